@@ -1,0 +1,13 @@
+"""DELETE /admin/products/{product_id}: archive (never erase: orders still point at it)."""
+
+from shop.catalog.service import archive_product
+from shop.http import ApiRequest, ApiResponse, api_handler
+
+
+@api_handler("catalog")
+def handler(request: ApiRequest) -> ApiResponse:
+    request.admin()
+    product = archive_product(
+        request.path_param("product_id"), correlation_id=request.correlation_id
+    )
+    return ApiResponse(200, product.model_dump())

@@ -1,0 +1,9 @@
+"""GET /products/{product_id}: one product with its variants, for anyone."""
+
+from shop.catalog.service import get_product
+from shop.http import ApiRequest, ApiResponse, api_handler
+
+
+@api_handler("catalog")
+def handler(request: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, get_product(request.path_param("product_id")).model_dump())

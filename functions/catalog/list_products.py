@@ -1,0 +1,11 @@
+"""GET /products?category=&cursor=&limit=: browse active products, a page at a time."""
+
+from shop.catalog.models import ListProductsQuery
+from shop.catalog.service import list_products
+from shop.http import ApiRequest, ApiResponse, api_handler
+
+
+@api_handler("catalog")
+def handler(request: ApiRequest) -> ApiResponse:
+    page = list_products(request.query_params(ListProductsQuery))
+    return ApiResponse(200, page.model_dump())

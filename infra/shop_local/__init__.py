@@ -1,0 +1,1 @@
+"""The local platform: template.yaml on one machine, no Docker, no internet."""

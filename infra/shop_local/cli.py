@@ -1,0 +1,97 @@
+"""`shop`: the local platform's command line.
+
+shop serve [--port 3000] [--demo]     start the whole platform (Ctrl-C stops it)
+shop token USER [--admin]             print an ID token for USER
+shop load-demo                        load the demo catalog and stock into a running platform
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from shop_local.auth import LocalIdentityProvider
+from shop_local.platform import DEFAULT_STATE_DIR, PLATFORM_FILE, LocalPlatform, use_emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shop", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the local platform")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--moto-port", type=int, default=0)
+    serve.add_argument("--demo", action="store_true", help="load the demo catalog and stock")
+
+    token = commands.add_parser("token", help="print an ID token")
+    token.add_argument("user")
+    token.add_argument("--admin", action="store_true", help="put the user in the admin group")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+
+    commands.add_parser("load-demo", help="load the demo data into a running platform")
+
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        print(
+            LocalIdentityProvider(args.state_dir).issue(
+                args.user, admin=args.admin, ttl_seconds=args.ttl
+            )
+        )
+        return 0
+    if args.command == "load-demo":
+        return _load_demo_into_running(args.state_dir)
+    return _serve(args.port, args.moto_port, args.state_dir, args.demo)
+
+
+def _serve(port: int, moto_port: int, state_dir: Path, demo: bool) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+    started = time.monotonic()
+    platform = LocalPlatform(port=port, moto_port=moto_port, state_dir=state_dir).start()
+    print(f"shop: API on {platform.url}  (AWS emulator on {platform.endpoint})", flush=True)
+    if demo:
+        from shop_local.demo import load_demo
+
+        summary = load_demo()
+        print(f"shop: demo data loaded: {summary}", flush=True)
+    print(
+        f"shop: ready in {time.monotonic() - started:.1f}s; "
+        f"try: curl {platform.url}/products?limit=3",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    platform.stop()
+    return 0
+
+
+def _load_demo_into_running(state_dir: Path) -> int:
+    platform_file = state_dir / PLATFORM_FILE
+    if not platform_file.exists():
+        print(
+            f"no running platform: {platform_file} is missing (start it with `shop serve`)",
+            file=sys.stderr,
+        )
+        return 1
+    info = json.loads(platform_file.read_text())
+    use_emulator(info["aws_endpoint"])
+    import os
+
+    os.environ.update(info["environment"])
+    from shop_local.demo import load_demo
+
+    print(json.dumps(load_demo()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

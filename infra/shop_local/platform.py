@@ -1,0 +1,239 @@
+"""The whole platform in one process: moto's server (reached over HTTP), everything the template
+declares provisioned in it, the template's functions wired to their event sources, and the local
+API gateway in front."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from moto.server import ThreadedMotoServer
+from shop import aws
+
+from shop_local import lambda_seam
+from shop_local.auth import LocalIdentityProvider
+from shop_local.event_sources import (
+    EventSource,
+    Schedule,
+    SqsPoller,
+    StreamPoller,
+    schedule_interval,
+    scheduled_event,
+)
+from shop_local.functions import LocalFunctions, apply_environment, merged_environment
+from shop_local.gateway import Gateway
+from shop_local.provision import REGION, Provisioner
+from shop_local.template import Template
+
+log = logging.getLogger("shop_local")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+DEFAULT_OPENAPI = REPO_ROOT / "openapi.yaml"
+DEFAULT_STATE_DIR = REPO_ROOT / ".local"
+PLATFORM_FILE = "platform.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def use_emulator(endpoint: str) -> None:
+    """Point every AWS client of this process at the emulator."""
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    aws.reset_clients()
+
+
+@dataclass
+class LocalPlatform:
+    port: int = 3000
+    moto_port: int = 0
+    template_path: Path = DEFAULT_TEMPLATE
+    openapi_path: Path = DEFAULT_OPENAPI
+    state_dir: Path = DEFAULT_STATE_DIR
+    stack_name: str = "shop-local"
+    sources: list[EventSource] = field(default_factory=list)
+
+    def start(self) -> LocalPlatform:
+        self.moto_port = self.moto_port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        # Step Functions' service integrations call back to moto on this port.
+        os.environ["MOTO_PORT"] = str(self.moto_port)
+        use_emulator(self.endpoint)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        requests.post(
+            f"{self.endpoint}/moto-api/config",
+            json={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+            },
+            timeout=10,
+        ).raise_for_status()
+
+        self.template = Template(self.template_path, self.stack_name)
+        self.provisioner = Provisioner(self.template)
+        self.provisioner.provision_all()
+        specs = self.template.functions()
+        resolve = lambda value: self.template.resolve(value, self.provisioner.lookup)  # noqa: E731
+        self.environment = merged_environment(specs, resolve)
+        apply_environment(self.environment)
+        self.functions = LocalFunctions(
+            specs, {s.logical_id: self.provisioner.refs[s.logical_id] for s in specs}
+        )
+        lambda_seam.install(self.functions)
+        self._start_event_sources(resolve)
+
+        self.identity = LocalIdentityProvider(self.state_dir)
+        self.gateway = Gateway(
+            ("127.0.0.1", self.port),
+            self.template.routes(),
+            self.functions,
+            self.identity,
+            self._local_routes(),
+        )
+        self.port = self.gateway.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._gateway_thread = threading.Thread(
+            target=self.gateway.serve_forever, name="gateway", daemon=True
+        )
+        self._gateway_thread.start()
+        self._write_platform_file()
+        return self
+
+    def stop(self) -> None:
+        for source in self.sources:
+            source.stop()
+        self.gateway.shutdown()
+        self.gateway.server_close()
+        for source in self.sources:
+            source.join(timeout=5)
+        lambda_seam.uninstall()
+        self.moto.stop()
+
+    def __enter__(self) -> LocalPlatform:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ event sources
+    def _start_event_sources(self, resolve: Any) -> None:
+        for spec in self.template.functions():
+            for event_name, event in spec.events.items():
+                props = resolve(event.get("Properties", {}))
+                kind = event.get("Type")
+                source: EventSource | None = None
+                if kind == "SQS":
+                    arn = props["Queue"]
+                    url = aws.client("sqs").get_queue_url(QueueName=arn.rsplit(":", 1)[-1])[
+                        "QueueUrl"
+                    ]
+                    source = SqsPoller(
+                        self.functions,
+                        spec.logical_id,
+                        url,
+                        arn,
+                        int(props.get("BatchSize", 10)),
+                        "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    )
+                elif kind == "DynamoDB":
+                    failure = (props.get("DestinationConfig") or {}).get("OnFailure", {})
+                    failure_arn = failure.get("Destination")
+                    failure_url = (
+                        aws.client("sqs").get_queue_url(QueueName=failure_arn.rsplit(":", 1)[-1])[
+                            "QueueUrl"
+                        ]
+                        if failure_arn
+                        else None
+                    )
+                    source = StreamPoller(
+                        self.functions,
+                        spec.logical_id,
+                        props["Stream"],
+                        int(props.get("BatchSize", 100)),
+                        props.get("StartingPosition", "LATEST"),
+                        int(props.get("MaximumRetryAttempts", 3)),
+                        failure_url,
+                    )
+                elif kind == "Schedule":
+                    interval = schedule_interval(props["Schedule"])
+                    if interval is not None and props.get("Enabled", True):
+                        source = Schedule(self.functions, spec.logical_id, interval)
+                elif kind not in ("Api",):
+                    log.warning(
+                        "%s.%s: event type %s is not run locally", spec.logical_id, event_name, kind
+                    )
+                if source is not None:
+                    source.start()
+                    self.sources.append(source)
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Block until every event source has delivered what is waiting (tests use this instead
+        of sleeping)."""
+        deadline = time.monotonic() + timeout
+        for source in self.sources:
+            if isinstance(source, Schedule):
+                continue
+            source.idle.clear()
+            if not source.idle.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"{source.name} still busy after {timeout}s")
+
+    # ------------------------------------------------------------------ local-only routes
+    def _local_routes(self) -> dict[tuple[str, str], Any]:
+        openapi = (
+            yaml.safe_load(self.openapi_path.read_text()) if self.openapi_path.exists() else {}
+        )
+
+        def run_function(body: bytes) -> tuple[int, Any]:
+            request = json.loads(body or b"{}")
+            function = request["function"]
+            event = request.get("event") or scheduled_event(function)
+            return 200, {"result": self.functions.invoke(function, event)}
+
+        def set_clock(body: bytes) -> tuple[int, Any]:
+            offset = float(json.loads(body or b"{}").get("offset_seconds", 0))
+            os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(offset)
+            return 200, {"offset_seconds": offset}
+
+        def settle(body: bytes) -> tuple[int, Any]:
+            self.wait_until_idle(float(json.loads(body or b"{}").get("timeout", 10)))
+            return 200, {"idle": True}
+
+        return {
+            ("GET", "/openapi.json"): lambda _body: (200, openapi),
+            ("GET", "/_local/health"): lambda _body: (200, {"status": "ok"}),
+            # Test and operator controls of the local platform only: the deployed API has none.
+            ("POST", "/_local/invoke"): run_function,
+            ("POST", "/_local/clock"): set_clock,
+            ("POST", "/_local/settle"): settle,
+        }
+
+    def _write_platform_file(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / PLATFORM_FILE).write_text(
+            json.dumps(
+                {"url": self.url, "aws_endpoint": self.endpoint, "environment": self.environment},
+                indent=2,
+            )
+        )

@@ -1,0 +1,162 @@
+"""Create in the emulator every table, queue, bus, rule and state machine the template declares,
+and remember what each logical id resolves to (its Ref and its attributes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shop import aws
+
+from shop_local.template import PSEUDO_PARAMETERS, Template
+
+REGION = str(PSEUDO_PARAMETERS["AWS::Region"])
+ACCOUNT = str(PSEUDO_PARAMETERS["AWS::AccountId"])
+
+# Properties of AWS::DynamoDB::Table that CreateTable takes as they are.
+_TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+)
+_QUEUE_ATTRIBUTES = {
+    "VisibilityTimeout": "VisibilityTimeout",
+    "MessageRetentionPeriod": "MessageRetentionPeriod",
+    "DelaySeconds": "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "FifoQueue": "FifoQueue",
+    "ContentBasedDeduplication": "ContentBasedDeduplication",
+}
+
+
+class Provisioner:
+    """Creates resources in dependency order and answers Ref/GetAtt for them."""
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self.refs: dict[str, Any] = {}
+        self.attributes: dict[tuple[str, str], Any] = {}
+
+    def lookup(self, logical_id: str, attribute: str | None) -> Any:
+        if attribute is None:
+            if logical_id not in self.refs:
+                self._provision(logical_id)
+            return self.refs[logical_id]
+        if (logical_id, attribute) not in self.attributes:
+            self._provision(logical_id)
+        return self.attributes[(logical_id, attribute)]
+
+    def provision_all(self) -> None:
+        for logical_id in self.template.resources:
+            if logical_id not in self.refs:
+                self._provision(logical_id)
+
+    def _provision(self, logical_id: str) -> None:
+        resource = self.template.resources[logical_id]
+        kind = resource["Type"]
+        props = self.template.resolve(resource.get("Properties", {}) or {}, self.lookup)
+        name = self.template.physical_name(logical_id)
+        creator = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::Events::EventBus": self._bus,
+            "AWS::Events::Rule": self._rule,
+            "AWS::Serverless::StateMachine": self._state_machine,
+            "AWS::Serverless::Function": self._function,
+        }.get(kind)
+        if creator is None:
+            # Resources with no local counterpart (the API, the user pool, the layer, ...):
+            # names only, so that references to them resolve.
+            self.refs[logical_id] = name
+            self._placeholder_attributes(logical_id, name)
+            return
+        creator(logical_id, name, props)
+
+    def _placeholder_attributes(self, logical_id: str, name: str) -> None:
+        for attribute in ("Arn", "Name", "Id"):
+            self.attributes[(logical_id, attribute)] = f"arn:aws:local:{REGION}:{ACCOUNT}:{name}"
+
+    def _table(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        request = {k: props[k] for k in _TABLE_KEYS if k in props}
+        request.setdefault("BillingMode", "PAY_PER_REQUEST")
+        if "StreamSpecification" in request:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": request["StreamSpecification"]["StreamViewType"],
+            }
+        table = aws.client("dynamodb").create_table(TableName=name, **request)["TableDescription"]
+        self.refs[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = table["TableArn"]
+        if "LatestStreamArn" in table:
+            self.attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
+
+    def _queue(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        attributes = {
+            sqs_name: str(props[cfn_name]).lower()
+            if isinstance(props[cfn_name], bool)
+            else str(props[cfn_name])
+            for cfn_name, sqs_name in _QUEUE_ATTRIBUTES.items()
+            if cfn_name in props
+        }
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = aws.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self.refs[logical_id] = url
+        self.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        self.attributes[(logical_id, "QueueName")] = name
+        self.attributes[(logical_id, "QueueUrl")] = url
+
+    def _bus(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        arn = aws.client("events").create_event_bus(Name=name)["EventBusArn"]
+        self.refs[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = arn
+        self.attributes[(logical_id, "Name")] = name
+
+    def _rule(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        events = aws.client("events")
+        bus = props.get("EventBusName", "default")
+        request: dict[str, Any] = {"Name": name, "EventBusName": bus}
+        if "EventPattern" in props:
+            request["EventPattern"] = json.dumps(props["EventPattern"])
+        if "ScheduleExpression" in props:
+            request["ScheduleExpression"] = props["ScheduleExpression"]
+        arn = events.put_rule(**request)["RuleArn"]
+        targets = [
+            {
+                k: v
+                for k, v in target.items()
+                if k in ("Id", "Arn", "Input", "InputPath", "SqsParameters")
+            }
+            for target in props.get("Targets", [])
+        ]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        self.refs[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = arn
+
+    def _state_machine(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        if "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        else:
+            definition = (self.template.root / props["DefinitionUri"]).read_text()
+        # What CloudFormation does with DefinitionSubstitutions (moto's CloudFormation does not).
+        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        arn = aws.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}-role",
+            type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        self.refs[logical_id] = arn
+        self.attributes[(logical_id, "Arn")] = arn
+        self.attributes[(logical_id, "Name")] = name
+
+    def _function(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        # Functions run in this process (shop_local.functions); only their names are needed.
+        self.refs[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"

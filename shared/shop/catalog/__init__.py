@@ -1,0 +1,1 @@
+"""The catalog: products, their variants (SKUs), categories and prices."""

@@ -1,0 +1,78 @@
+"""Catalog rules: creating, replacing and archiving products, and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+
+from shop.catalog.models import ListProductsQuery, NewProduct, Product, ProductPage, ProductUpdate
+from shop.catalog.repository import CatalogRepository
+from shop.clock import iso_now
+from shop.config import catalog_table
+from shop.errors import Conflict
+
+
+def repository() -> CatalogRepository:
+    return CatalogRepository(catalog_table())
+
+
+def new_product_id() -> str:
+    return f"p-{uuid.uuid4().hex[:20]}"
+
+
+def create_product(draft: NewProduct, *, correlation_id: str = "") -> Product:
+    now = iso_now()
+    fields = draft.model_dump(exclude={"product_id"})
+    product = Product(
+        **fields,
+        product_id=draft.product_id or new_product_id(),
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    repository().create(product, correlation_id)
+    return product
+
+
+def update_product(product_id: str, update: ProductUpdate, *, correlation_id: str = "") -> Product:
+    repo = repository()
+    current = repo.get(product_id, consistent=True)
+    if update.version is not None and update.version != current.version:
+        raise Conflict(
+            f"product {product_id} is at version {current.version}, not {update.version}",
+            code="VERSION_CONFLICT",
+            details={"current_version": current.version},
+        )
+    replaced = Product(
+        **update.model_dump(exclude={"version"}),
+        product_id=product_id,
+        version=current.version + 1,
+        created_at=current.created_at,
+        updated_at=iso_now(),
+    )
+    repo.replace(current, replaced, correlation_id)
+    return replaced
+
+
+def archive_product(product_id: str, *, correlation_id: str = "") -> Product:
+    """Archive a product: it leaves every listing and its SKUs stop being sellable. Archiving
+    an archived product changes nothing (so a repeated DELETE is harmless)."""
+    repo = repository()
+    current = repo.get(product_id, consistent=True)
+    if current.status == "archived":
+        return current
+    archived = current.model_copy(
+        update={"status": "archived", "version": current.version + 1, "updated_at": iso_now()}
+    )
+    repo.replace(current, archived, correlation_id)
+    return archived
+
+
+def get_product(product_id: str) -> Product:
+    return repository().get(product_id)
+
+
+def list_products(query: ListProductsQuery) -> ProductPage:
+    items, cursor = repository().page(
+        category=query.category, cursor=query.cursor, limit=query.limit
+    )
+    return ProductPage(items=items, cursor=cursor)

@@ -1,0 +1,183 @@
+"""The edge between API Gateway proxy events and the shop's services.
+
+`api_handler` wraps one operation: it parses the proxy event into an `ApiRequest`, runs the
+operation, and turns its result or its `ShopError` into a proxy response. Bad input becomes a
+clear 4xx here, before any service code can write anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shop.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    ShopError,
+    Unauthorized,
+    ValidationFailed,
+)
+from shop.observability import CORRELATION_HEADER, get_logger
+
+MAX_BODY_BYTES = 256 * 1024
+ADMIN_GROUP = "admin"
+
+Model = TypeVar("Model", bound=BaseModel)
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in user, from the Cognito authorizer's claims."""
+
+    user_id: str
+    groups: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_GROUP in self.groups
+
+
+def parse_groups(raw: object) -> frozenset[str]:
+    """`cognito:groups` reaches a REST API handler as a string ("admin" or "[admin, staff]"
+    or "admin,staff"); a list arrives from other sources. Accept every shape."""
+    if isinstance(raw, list | tuple):
+        return frozenset(str(g) for g in raw)
+    if not isinstance(raw, str):
+        return frozenset()
+    cleaned = raw.strip().strip("[]")
+    return frozenset(part for part in cleaned.replace(",", " ").split() if part)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiRequest:
+    def __init__(self, event: Mapping[str, Any], lambda_context: Any = None) -> None:
+        self.event = event
+        self.lambda_context = lambda_context
+        self.method: str = event.get("httpMethod", "")
+        self.path: str = event.get("path", "")
+        self.headers: dict[str, str] = {
+            k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None
+        }
+        self.path_params: dict[str, str] = dict(event.get("pathParameters") or {})
+        self.query: dict[str, str] = dict(event.get("queryStringParameters") or {})
+        context = event.get("requestContext") or {}
+        self.request_id: str = context.get("requestId", "")
+        self.correlation_id: str = self.headers.get(CORRELATION_HEADER) or self.request_id
+        self._claims: Mapping[str, Any] = (context.get("authorizer") or {}).get("claims") or {}
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def path_param(self, name: str) -> str:
+        value = self.path_params.get(name)
+        if not value:
+            raise BadRequest(f"missing path parameter {name}")
+        return value
+
+    def body_bytes(self) -> bytes:
+        raw = self.event.get("body") or ""
+        data = base64.b64decode(raw) if self.event.get("isBase64Encoded") else raw.encode()
+        if len(data) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"the body is {len(data)} bytes; the limit is {MAX_BODY_BYTES}",
+                details={"limit_bytes": MAX_BODY_BYTES},
+            )
+        return data
+
+    def json_body(self, model: type[Model]) -> Model:
+        data = self.body_bytes()
+        if not data.strip():
+            raise BadRequest("the request needs a JSON body")
+        try:
+            parsed = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadRequest(f"the body is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise BadRequest("the body must be a JSON object")
+        return validate(model, parsed)
+
+    def query_params(self, model: type[Model]) -> Model:
+        return validate(model, self.query, strict=False)
+
+    def caller(self) -> Caller:
+        user_id = self._claims.get("sub")
+        if not user_id:
+            raise Unauthorized("sign in to use this operation")
+        return Caller(user_id=str(user_id), groups=parse_groups(self._claims.get("cognito:groups")))
+
+    def admin(self) -> Caller:
+        caller = self.caller()
+        if not caller.is_admin:
+            raise Forbidden("this operation is for administrators")
+        return caller
+
+
+def validate(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:
+    """Validate `data` into `model`, reporting every problem as one 422."""
+    try:
+        return model.model_validate(data, strict=strict)
+    except ValidationError as error:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in problem["loc"]) or "body",
+                "problem": problem["msg"],
+            }
+            for problem in error.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed("the request is not valid", details={"problems": problems}) from None
+
+
+def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id}
+    headers.update(response.headers)
+    body = "" if response.body is None else json.dumps(response.body, separators=(",", ":"))
+    return {"statusCode": response.status, "headers": headers, "body": body}
+
+
+def api_handler(service: str) -> Callable[[Callable[[ApiRequest], ApiResponse]], LambdaHandler]:
+    """Make a Lambda proxy handler of an operation `ApiRequest -> ApiResponse`."""
+    logger = get_logger(service)
+
+    def decorate(operation: Callable[[ApiRequest], ApiResponse]) -> LambdaHandler:
+        module = operation.__module__.rsplit(".", 1)[-1]
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            request = ApiRequest(event, context)
+            # Thread-local keys: one invocation per process on Lambda, many threads locally.
+            logger.thread_safe_clear_keys()
+            logger.thread_safe_append_keys(
+                correlation_id=request.correlation_id, operation=module, method=request.method
+            )
+            try:
+                response = operation(request)
+            except ShopError as error:
+                if error.status >= 500:
+                    logger.exception("operation failed")
+                else:
+                    logger.info(
+                        "request refused", extra={"status": error.status, "code": error.code}
+                    )
+                response = ApiResponse(error.status, error.to_body())
+            except Exception:
+                logger.exception("unexpected failure")
+                response = ApiResponse(500, ShopError("something went wrong on our side").to_body())
+            return to_proxy_response(response, request.correlation_id)
+
+        handler.__name__ = operation.__name__
+        handler.__doc__ = operation.__doc__
+        return handler
+
+    return decorate

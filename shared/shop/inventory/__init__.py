@@ -1,0 +1,1 @@
+"""Inventory: stock per SKU per warehouse, reservations held by checkouts, and the ledger."""
