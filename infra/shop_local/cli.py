@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 
 from shop_local.auth import LocalIdentityProvider
-from shop_local.platform import DEFAULT_STATE_DIR, PLATFORM_FILE, LocalPlatform, use_emulator
+from shop_local.platform import (
+    DEFAULT_OPENAPI,
+    DEFAULT_STATE_DIR,
+    DEFAULT_TEMPLATE,
+    PLATFORM_FILE,
+    LocalPlatform,
+    use_emulator,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--moto-port", type=int, default=0)
     serve.add_argument("--demo", action="store_true", help="load the demo catalog and stock")
+    serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    serve.add_argument("--openapi", type=Path, default=DEFAULT_OPENAPI)
 
     token = commands.add_parser("token", help="print an ID token")
     token.add_argument("user")
@@ -47,14 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "load-demo":
         return _load_demo_into_running(args.state_dir)
-    return _serve(args.port, args.moto_port, args.state_dir, args.demo)
+    platform = LocalPlatform(
+        port=args.port,
+        moto_port=args.moto_port,
+        state_dir=args.state_dir,
+        template_path=args.template.resolve(),
+        openapi_path=args.openapi.resolve(),
+    )
+    return _serve(platform, args.demo)
 
 
-def _serve(port: int, moto_port: int, state_dir: Path, demo: bool) -> int:
+def _serve(platform: LocalPlatform, demo: bool) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
     started = time.monotonic()
-    platform = LocalPlatform(port=port, moto_port=moto_port, state_dir=state_dir).start()
+    platform.start()
     print(f"shop: API on {platform.url}  (AWS emulator on {platform.endpoint})", flush=True)
     if demo:
         from shop_local.demo import load_demo

@@ -14,7 +14,6 @@ from shop.catalog.models import NewProduct
 from shop.catalog.service import create_product
 from shop.errors import Conflict
 from shop.inventory.service import seed_stock
-
 from shop_local.demo_catalog import build_demo_catalog
 
 WAREHOUSES = ("wh-london", "wh-manchester")

@@ -21,7 +21,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Final
 
@@ -766,13 +766,15 @@ def _normalise_code(raw: str) -> str | None:
 def _scan(path: Path) -> dict[str, _CodeStats]:
     """Collect latest prices and descriptions for every product code, in one pass.
 
-    The loop keeps raw strings and defers Decimal parsing and text clean-up to the end:
-    it runs ~430k times and dominates the build time.
+    The loop runs ~430k times and dominates the build time, so it keeps raw strings,
+    allocates as little as it can per line (the file is nearly in time order: most lines
+    start a new "latest" price) and defers Decimal parsing and text clean-up to the end.
     """
     codes: dict[str, str | None] = {}  # raw StockCode -> product code, or None if not one
     latest_at: dict[str, str] = {}
-    latest_prices: dict[str, list[str]] = {}
-    descriptions: Counter[tuple[str, str]] = Counter()
+    latest_price: dict[str, str] = {}
+    more_at_latest: dict[str, list[str]] = {}  # further prices on the latest timestamp
+    descriptions: dict[str, dict[str, int]] = {}  # code -> raw description -> lines
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -785,14 +787,15 @@ def _scan(path: Path) -> dict[str, _CodeStats]:
         for row in reader:
             if len(row) < width:
                 continue
-            invoice = row[i_invoice].lstrip()
-            if not invoice or invoice[0] in "Cc":
-                continue  # cancellation
+            if row[i_invoice].lstrip()[:1] in ("C", "c", ""):
+                continue  # cancellation (or no invoice at all)
             raw_code = row[i_code]
             if raw_code in codes:
                 code = codes[raw_code]
             else:
                 code = codes[raw_code] = _normalise_code(raw_code)
+                if code is not None and code not in descriptions:
+                    descriptions[code] = {}
             if code is None:
                 continue
             price = row[i_price]
@@ -805,15 +808,20 @@ def _scan(path: Path) -> dict[str, _CodeStats]:
             previous = latest_at.get(code, "")
             if invoiced_at > previous:
                 latest_at[code] = invoiced_at
-                latest_prices[code] = [price]
+                latest_price[code] = price
+                more_at_latest.pop(code, None)
             elif invoiced_at == previous:
-                latest_prices[code].append(price)
-            descriptions[code, row[i_desc]] += 1
-    stats = {code: _CodeStats(latest_at[code], prices) for code, prices in latest_prices.items()}
-    for (code, raw_description), count in descriptions.items():
-        description = " ".join(raw_description.split())
-        if description:
-            stats[code].descriptions[description] += count
+                more_at_latest.setdefault(code, []).append(price)
+            counts = descriptions[code]
+            raw_description = row[i_desc]
+            counts[raw_description] = counts.get(raw_description, 0) + 1
+    stats: dict[str, _CodeStats] = {}
+    for code, price in latest_price.items():
+        entry = stats[code] = _CodeStats(latest_at[code], [price, *more_at_latest.get(code, ())])
+        for raw_description, count in descriptions[code].items():
+            description = " ".join(raw_description.split())
+            if description:
+                entry.descriptions[description] += count
     return stats
 
 
@@ -822,8 +830,18 @@ def _to_pence(price: Decimal) -> int:
 
 
 def _latest_price(prices: list[str]) -> Decimal:
-    """Most common price on the latest invoice time; ties go to the highest price."""
-    counts = Counter(Decimal(price.strip()) for price in prices)
+    """Most common price on the latest invoice time; ties go to the highest price.
+
+    Returns NaN when none of the prices can be read (the code is then left out).
+    """
+    counts: Counter[Decimal] = Counter()
+    for price in prices:
+        try:
+            counts[Decimal(price.strip())] += 1
+        except InvalidOperation:
+            continue  # float() accepted it, Decimal() does not: not a usable price
+    if not counts:
+        return Decimal("NaN")
     return max(counts.items(), key=lambda item: (item[1], item[0]))[0]
 
 

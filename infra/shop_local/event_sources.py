@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shop import aws
-
 from shop_local.functions import FunctionError, LocalFunctions
 from shop_local.provision import ACCOUNT, REGION
 

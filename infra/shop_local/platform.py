@@ -17,9 +17,9 @@ from typing import Any
 import requests
 import yaml
 from moto.server import ThreadedMotoServer
-from shop import aws
 
-from shop_local import lambda_seam
+from shop import aws
+from shop_local import lambda_seam, moto_fidelity
 from shop_local.auth import LocalIdentityProvider
 from shop_local.event_sources import (
     EventSource,
@@ -29,7 +29,12 @@ from shop_local.event_sources import (
     schedule_interval,
     scheduled_event,
 )
-from shop_local.functions import LocalFunctions, apply_environment, merged_environment
+from shop_local.functions import (
+    FunctionError,
+    LocalFunctions,
+    apply_environment,
+    merged_environment,
+)
 from shop_local.gateway import Gateway
 from shop_local.provision import REGION, Provisioner
 from shop_local.template import Template
@@ -80,6 +85,8 @@ class LocalPlatform:
         # Step Functions' service integrations call back to moto on this port.
         os.environ["MOTO_PORT"] = str(self.moto_port)
         use_emulator(self.endpoint)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+        moto_fidelity.install()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         requests.post(
@@ -209,7 +216,10 @@ class LocalPlatform:
             request = json.loads(body or b"{}")
             function = request["function"]
             event = request.get("event") or scheduled_event(function)
-            return 200, {"result": self.functions.invoke(function, event)}
+            try:
+                return 200, {"result": self.functions.invoke(function, event)}
+            except FunctionError as error:
+                return 200, {"error": {"type": error.error_type, "message": error.message}}
 
         def set_clock(body: bytes) -> tuple[int, Any]:
             offset = float(json.loads(body or b"{}").get("offset_seconds", 0))
@@ -223,6 +233,10 @@ class LocalPlatform:
         return {
             ("GET", "/openapi.json"): lambda _body: (200, openapi),
             ("GET", "/_local/health"): lambda _body: (200, {"status": "ok"}),
+            ("GET", "/_local/sources"): lambda _body: (
+                200,
+                {"sources": [{"name": s.name, "alive": s.is_alive()} for s in self.sources]},
+            ),
             # Test and operator controls of the local platform only: the deployed API has none.
             ("POST", "/_local/invoke"): run_function,
             ("POST", "/_local/clock"): set_clock,

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from shop import aws
-
 from shop_local.template import PSEUDO_PARAMETERS, Template
 
 REGION = str(PSEUDO_PARAMETERS["AWS::Region"])

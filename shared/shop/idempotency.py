@@ -69,7 +69,6 @@ def once_per_key(
         config.register_lambda_context(request.lambda_context)
 
     @idempotent_function(  # type: ignore[untyped-decorator]
-
         data_keyword_argument="call", persistence_store=_persistence(), config=config
     )
     def run(call: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from shop_local.demo_catalog import (
     CATEGORY_LABELS,
     DEMO_DATA_PATH,
@@ -399,6 +400,15 @@ def test_names_and_descriptions_respect_the_api_length_limits(tmp_path: Path) ->
     (product,) = catalog
     assert 0 < len(product["name"]) <= 200
     assert 0 < len(product["description"]) <= 500
+
+
+def test_names_drop_punctuation_left_dangling_at_the_ends(tmp_path: Path) -> None:
+    catalog = build(tmp_path, [sale("84029E", "RED WOOLLY HOTTIE WHITE HEART.", "4.25")])
+
+    (product,) = catalog
+    assert product["name"] == "Red Woolly Hottie White Heart"
+    assert product["description"].startswith("Red Woolly Hottie White Heart. ")
+    assert ".." not in product["description"]
 
 
 def test_a_file_with_only_a_header_gives_an_empty_catalog(tmp_path: Path) -> None:

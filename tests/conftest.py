@@ -1,0 +1,22 @@
+"""One local platform for the session: started in this process, called over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from helpers import Api
+from shop_local.platform import LocalPlatform
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    local = LocalPlatform(port=0, state_dir=tmp_path_factory.mktemp("platform-state")).start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def api(platform: LocalPlatform) -> Api:
+    return Api(platform.url, platform.identity)
