@@ -44,11 +44,12 @@ def translate(template_path: Path) -> dict[str, Any]:
         raise SystemExit(f"cannot parse {template_path}: {matches}")
     template = json.loads(json.dumps(template))
     # `sam package` would upload local code and put its S3 location here.
-    for resource in template.get("Resources", {}).values():
-        properties = resource.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
+    sections = [r.get("Properties") or {} for r in template.get("Resources", {}).values()]
+    sections += list((template.get("Globals") or {}).values())
+    for properties in sections:
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(properties.get(key), str):
-                properties[key] = f"s3://shop-artifacts/{properties[key].strip('/')}.zip"
+                properties[key] = f"s3://shop-artifacts/{properties[key].strip('/')}"
     translator = Translator(
         None, Parser(), boto_session=boto3.session.Session(region_name="eu-west-1")
     )

@@ -215,7 +215,7 @@ class LocalPlatform:
         def run_function(body: bytes) -> tuple[int, Any]:
             request = json.loads(body or b"{}")
             function = request["function"]
-            event = request.get("event") or scheduled_event(function)
+            event = request["event"] if "event" in request else scheduled_event(function)
             try:
                 return 200, {"result": self.functions.invoke(function, event)}
             except FunctionError as error:

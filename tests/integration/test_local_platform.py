@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -35,11 +35,16 @@ class Platform(NamedTuple):
     aws_endpoint: str
 
     def client(self, service: str) -> Any:
-        """A boto3 client of the emulator that owes nothing to this process's environment."""
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
-        )
-        return session.client(service, endpoint_url=self.aws_endpoint)
+        return emulator_client(self.aws_endpoint, service)
+
+
+@cache
+def emulator_client(endpoint: str, service: str) -> Any:
+    """A boto3 client of the emulator that owes nothing to this process's environment."""
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+    )
+    return session.client(service, endpoint_url=endpoint)
 
 
 def own_environment() -> dict[str, str]:

@@ -82,6 +82,21 @@ class CatalogRepository:
         ]
         self._transact(writes, product)
 
+    def seed(self, products: list[Product], correlation_id: str) -> None:
+        """First load of an empty catalog (demo data, an import), in batches of 25 writes.
+        No conditions: the caller guarantees ids and SKUs are new and distinct."""
+        items = []
+        for product in products:
+            items.append(_put_product(product, correlation_id, "")["Put"]["Item"])
+            items += [_put_sku(product, i, "")["Put"]["Item"] for i in range(len(product.variants))]
+        for start in range(0, len(items), 25):
+            batch = items[start : start + 25]
+            pending = {self.table_name: [{"PutRequest": {"Item": item}} for item in batch]}
+            while pending:
+                pending = (
+                    self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                )
+
     def replace(self, before: Product, after: Product, correlation_id: str) -> None:
         """Write `after` over `before`, if nobody changed the product in between."""
         owned = {":id": {"S": before.product_id}}
@@ -152,7 +167,9 @@ def _put_product(
     if product.status == "active":
         item["listed"] = LISTED
         item["listed_category"] = product.category
-    put: dict[str, Any] = {"Item": to_item(item), "ConditionExpression": condition}
+    put: dict[str, Any] = {"Item": to_item(item)}
+    if condition:
+        put["ConditionExpression"] = condition
     if values:
         put["ExpressionAttributeValues"] = values
     return {"Put": put}
@@ -172,7 +189,9 @@ def _put_sku(
         "attributes": variant.attributes,
         "price": variant.price.model_dump(),
     }
-    put: dict[str, Any] = {"Item": to_item(item), "ConditionExpression": condition}
+    put: dict[str, Any] = {"Item": to_item(item)}
+    if condition:
+        put["ConditionExpression"] = condition
     if values:
         put["ExpressionAttributeValues"] = values
     return {"Put": put}

@@ -19,18 +19,31 @@ def new_product_id() -> str:
     return f"p-{uuid.uuid4().hex[:20]}"
 
 
-def create_product(draft: NewProduct, *, correlation_id: str = "") -> Product:
+def _first_version(draft: NewProduct) -> Product:
     now = iso_now()
-    fields = draft.model_dump(exclude={"product_id"})
-    product = Product(
-        **fields,
+    return Product(
+        **draft.model_dump(exclude={"product_id"}),
         product_id=draft.product_id or new_product_id(),
         version=1,
         created_at=now,
         updated_at=now,
     )
+
+
+def create_product(draft: NewProduct, *, correlation_id: str = "") -> Product:
+    product = _first_version(draft)
     repository().create(product, correlation_id)
     return product
+
+
+def seed_catalog(drafts: list[NewProduct], *, correlation_id: str = "") -> int:
+    """Load products into an EMPTY catalog in bulk. Refuses SKUs repeated across the drafts,
+    since the bulk path has no per-SKU condition to catch them."""
+    skus = [v.sku for d in drafts for v in d.variants]
+    if len(skus) != len(set(skus)):
+        raise Conflict("a SKU appears in more than one product", code="SKU_TAKEN")
+    repository().seed([_first_version(d) for d in drafts], correlation_id)
+    return len(drafts)
 
 
 def update_product(product_id: str, update: ProductUpdate, *, correlation_id: str = "") -> Product:
