@@ -70,3 +70,15 @@ class ValidationFailed(ShopError):
 class Throttled(ShopError):
     status = 429
     code = "THROTTLED"
+
+
+class OutOfStock(Conflict):
+    """A reservation cannot be covered by the stock there is."""
+
+    code = "OUT_OF_STOCK"
+
+
+class ReservationLapsed(Conflict):
+    """The reservation was released or expired before it could be committed."""
+
+    code = "RESERVATION_LAPSED"

@@ -425,9 +425,10 @@ def test_the_data_path_can_be_overridden_by_environment(
 
 
 @pytest.mark.skipif("SHOP_DEMO_DATA" in os.environ, reason="data path overridden")
-def test_default_data_path_is_the_shared_online_retail_file() -> None:
+def test_default_data_path_is_the_copy_shipped_in_the_repository() -> None:
     assert DEMO_DATA_PATH.name == "transactions-2010-12_2011-10.csv.gz"
-    assert DEMO_DATA_PATH.parent.parts[-3:] == ("shared", "data", "online-retail")
+    assert DEMO_DATA_PATH.parent.parts[-2:] == ("data", "online-retail")
+    assert DEMO_DATA_PATH.is_file()
 
 
 # --- categories ----------------------------------------------------------------------------
@@ -485,17 +486,12 @@ def test_every_derived_category_is_a_known_slug() -> None:
 
 # --- the real data -------------------------------------------------------------------------
 
-real_data = pytest.mark.skipif(
-    not DEMO_DATA_PATH.is_file(), reason="shared Online Retail data not available"
-)
-
 
 @pytest.fixture(scope="module")
 def real_catalog() -> list[dict[str, Any]]:
     return build_demo_catalog()
 
 
-@real_data
 def test_real_file_gives_a_full_valid_catalog(real_catalog: list[dict[str, Any]]) -> None:
     all_skus = skus(real_catalog)
     assert len(all_skus) > 3000
@@ -522,7 +518,6 @@ def test_real_file_gives_a_full_valid_catalog(real_catalog: list[dict[str, Any]]
             assert price["currency"] == "GBP"
 
 
-@real_data
 def test_real_file_falls_back_to_gifts_for_under_a_quarter_of_products(
     real_catalog: list[dict[str, Any]],
 ) -> None:

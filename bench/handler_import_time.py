@@ -1,0 +1,347 @@
+"""Cold-start import cost of every Lambda handler module in template.yaml.
+
+Each AWS::Serverless::Function's handler module (CodeUri + Handler) is loaded the way the local
+platform loads it (`importlib.util.spec_from_file_location` + `exec_module`), in a FRESH
+interpreter per measurement, so nothing is already in `sys.modules`. The child times only the
+load of the module file with `time.perf_counter()`; the parent also times the whole process
+(interpreter start-up + load), and a bare interpreter (`python -c pass`) for reference.
+
+Per handler: one untimed first run (it compiles bytecode into a private cache and checks, with an
+audit hook, that importing opens no network connection and creates no AWS client), then
+`--repeats` timed runs; the table shows the median. The heaviest handler is then loaded once more
+under `-X importtime`, and its import time is attributed to top-level packages (sum of each
+module's own "self" time).
+
+The children get a minimal environment: the function's template variables with dummy resource
+names, dummy AWS credentials and an endpoint nobody listens on. Bytecode goes to a temporary
+`-X pycache_prefix`, so nothing is written into the repository.
+
+    .venv/bin/python bench/handler_import_time.py [--repeats 5] [--markdown OUT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shop_local.template import FunctionSpec, Template
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO_ROOT / "template.yaml"
+MARKER = "--- bench: handler import starts here ---"
+TOP_PACKAGES = 5
+PROJECT_PACKAGES = frozenset({"shop", "shop_local"})
+
+# Runs in the fresh interpreter: argv = module path, handler attribute, marker, check flag.
+# importlib.util is imported before the clock starts: a Lambda runtime has it loaded already.
+CHILD = """
+import importlib.util, json, sys, time
+
+path, attribute, marker, check = sys.argv[1:5]
+network = []
+if check == "1":
+    def audit(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo"):
+            network.append(event + " " + repr(args[1] if event == "socket.connect" else args[0]))
+    sys.addaudithook(audit)
+before = len(sys.modules)
+sys.stderr.write(marker + "\\n")
+sys.stderr.flush()
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("bench_handler", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+elapsed = time.perf_counter() - start
+if not callable(getattr(module, attribute, None)):
+    raise SystemExit(f"{path} has no callable {attribute}")
+aws = sys.modules.get("shop.aws")
+clients = aws.client.cache_info().currsize if aws is not None else 0
+print(json.dumps({
+    "import_ms": elapsed * 1000,
+    "modules": len(sys.modules) - before,
+    "network": network,
+    "aws_clients": clients,
+}))
+"""
+
+
+@dataclass
+class HandlerTiming:
+    logical_id: str
+    handler: str  # path relative to the repository, with the handler attribute
+    import_ms: list[float]
+    process_ms: list[float]
+    first_run_ms: float  # the untimed first run (only the very first compiled bytecode)
+    modules: int
+    network: list[str]
+    aws_clients: int
+
+    @property
+    def median_import_ms(self) -> float:
+        return statistics.median(self.import_ms)
+
+    @property
+    def median_process_ms(self) -> float:
+        return statistics.median(self.process_ms)
+
+
+@dataclass
+class PackageCost:
+    package: str
+    self_ms: float
+    modules: int
+    cumulative_ms: float | None  # the import of its top module, with what it pulled in first
+
+
+@dataclass
+class ImportReport:
+    repeats: int
+    python: str
+    interpreter_ms: list[float]
+    cold_cache_ms: float  # the first load of all, which compiled every module's bytecode
+    cold_cache_handler: str
+    handlers: list[HandlerTiming]
+    heaviest: HandlerTiming
+    heaviest_total_ms: float  # the sum of self times under -X importtime
+    packages: list[PackageCost]
+
+
+def dummy_environment(template: Template, spec: FunctionSpec, cache_dir: Path) -> dict[str, str]:
+    """What a Lambda of this function would see, with made-up resource names."""
+    resolved = template.resolve(spec.environment, lambda logical_id, _attr: f"bench-{logical_id}")
+    env = {key: str(value) for key, value in resolved.items()}
+    env.update(
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "AWS_REGION": "eu-west-1",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "bench-dummy",
+            "AWS_SECRET_ACCESS_KEY": "bench-dummy",
+            "AWS_SESSION_TOKEN": "bench-dummy",
+            # Port 9 (discard): nothing answers, should anything try to call AWS at import.
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "PYTHONPYCACHEPREFIX": str(cache_dir),
+        }
+    )
+    return env
+
+
+def module_path(spec: FunctionSpec) -> tuple[Path, str]:
+    module_name, attribute = spec.handler.rsplit(".", 1)
+    return spec.code_uri / f"{module_name.replace('.', '/')}.py", attribute
+
+
+def run_child(
+    path: Path, attribute: str, env: dict[str, str], *, check: bool = False
+) -> tuple[dict[str, Any], float]:
+    """Load one handler module in a fresh interpreter: (its report, process wall time in ms)."""
+    command = [sys.executable, "-c", CHILD, str(path), attribute, MARKER, "1" if check else "0"]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall_ms = (time.perf_counter() - start) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"loading {path} failed:\n{done.stderr}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report, wall_ms
+
+
+def interpreter_baseline(env: dict[str, str], repeats: int) -> list[float]:
+    timings = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings[1:]
+
+
+def check_handler(
+    template: Template, spec: FunctionSpec, cache_dir: Path
+) -> tuple[HandlerTiming, dict[str, str]]:
+    """The untimed first run: fills the bytecode cache and looks for network use at import."""
+    path, attribute = module_path(spec)
+    env = dummy_environment(template, spec, cache_dir)
+    first, _wall = run_child(path, attribute, env, check=True)
+    timing = HandlerTiming(
+        logical_id=spec.logical_id,
+        handler=f"{path.relative_to(REPO_ROOT)}:{attribute}",
+        import_ms=[],
+        process_ms=[],
+        first_run_ms=float(first["import_ms"]),
+        modules=int(first["modules"]),
+        network=list(first["network"]),
+        aws_clients=int(first["aws_clients"]),
+    )
+    return timing, env
+
+
+def import_profile(
+    template: Template, spec: FunctionSpec, cache_dir: Path
+) -> tuple[float, list[PackageCost]]:
+    """Load the handler under -X importtime; attribute self time to top-level packages."""
+    path, attribute = module_path(spec)
+    env = dummy_environment(template, spec, cache_dir)
+    command = [sys.executable, "-X", "importtime", "-c", CHILD, str(path), attribute, MARKER, "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    lines = done.stderr.splitlines()
+    started = lines.index(MARKER) + 1
+    self_us: dict[str, int] = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
+    cumulative_us: dict[str, int] = {}
+    for line in lines[started:]:
+        if not line.startswith("import time:"):
+            continue
+        fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
+        if len(fields) != 3 or not fields[0].isdigit():
+            continue  # the header line
+        module = fields[2].strip()
+        package = module.split(".", 1)[0]
+        self_us[package] += int(fields[0])
+        counts[package] += 1
+        if module == package:
+            cumulative_us[package] = int(fields[1])
+    total_ms = sum(self_us.values()) / 1000
+    ranked = sorted(self_us, key=lambda p: self_us[p], reverse=True)
+    return total_ms, [
+        PackageCost(
+            p,
+            self_us[p] / 1000,
+            counts[p],
+            cumulative_us[p] / 1000 if p in cumulative_us else None,
+        )
+        for p in ranked
+    ]
+
+
+def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
+    template = Template(template_path)
+    specs = template.functions()
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
+        cache_dir = Path(cache)
+        checked = [check_handler(template, spec, cache_dir) for spec in specs]
+        cold_ms = checked[0][0].first_run_ms  # the only load that compiled everything
+        baseline_env = dummy_environment(template, specs[0], cache_dir)
+        interpreter = interpreter_baseline(baseline_env, repeats)
+        # Round-robin over the handlers, so that drift in the machine's speed is shared out.
+        for _ in range(repeats):
+            for spec, (timing, env) in zip(specs, checked, strict=True):
+                path, attribute = module_path(spec)
+                report, wall = run_child(path, attribute, env)
+                timing.import_ms.append(float(report["import_ms"]))
+                timing.process_ms.append(wall)
+        handlers = [timing for timing, _env in checked]
+        for timing in handlers:
+            print(
+                f"  {timing.logical_id:32} {timing.median_import_ms:8.1f} ms import "
+                f"(runs: {', '.join(f'{t:.1f}' for t in timing.import_ms)})",
+                file=sys.stderr,
+            )
+        heaviest = max(handlers, key=lambda h: h.median_import_ms)
+        heaviest_spec = next(s for s in specs if s.logical_id == heaviest.logical_id)
+        total_ms, packages = import_profile(template, heaviest_spec, cache_dir)
+    return ImportReport(
+        repeats=repeats,
+        python=sys.version.split()[0],
+        interpreter_ms=interpreter,
+        cold_cache_ms=cold_ms,
+        cold_cache_handler=handlers[0].logical_id,
+        handlers=handlers,
+        heaviest=heaviest,
+        heaviest_total_ms=total_ms,
+        packages=packages,
+    )
+
+
+def package_kind(package: str) -> str:
+    if package in sys.stdlib_module_names:
+        return "stdlib"
+    return "project" if package in PROJECT_PACKAGES else "third-party"
+
+
+def to_markdown(report: ImportReport) -> str:
+    interpreter_ms = statistics.median(report.interpreter_ms)
+    rows = [
+        f"Each handler module loaded in a fresh `python` process (Python {report.python}); "
+        f"**median of {report.repeats} runs** per handler (handlers taken in turn), after one "
+        "untimed run each that filled the bytecode cache and checked for network use. "
+        "*Import* is the load of the module file alone, timed inside the child; *process* is "
+        "the child's whole wall time as the parent saw it (spawn, interpreter start-up, the load, "
+        "and shutdown).",
+        "",
+        "| Function | Handler | Import ms (median) | Import ms (min-max) | Process ms (median) "
+        "| Modules loaded | Network / AWS clients at import |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for h in sorted(report.handlers, key=lambda h: h.median_import_ms, reverse=True):
+        network = (
+            "none"
+            if not h.network and h.aws_clients == 0
+            else f"{len(h.network)} connects, {h.aws_clients} clients"
+        )
+        rows.append(
+            f"| {h.logical_id} | `{h.handler}` | {h.median_import_ms:.1f} "
+            f"| {min(h.import_ms):.1f}-{max(h.import_ms):.1f} | {h.median_process_ms:.1f} "
+            f"| {h.modules} | {network} |"
+        )
+    rows.append(f"| *bare interpreter (`python -c pass`)* | | | | {interpreter_ms:.1f} | | |")
+    heaviest = report.heaviest
+    rows += [
+        "",
+        f"With an empty bytecode cache (every module compiled from source) the first load, of "
+        f"{report.cold_cache_handler}, took {report.cold_cache_ms:.0f} ms.",
+        "",
+        f"Heaviest handler: **{heaviest.logical_id}**. Where its import time goes, from one "
+        "more run under `-X importtime`: each module's self time, summed per top-level package "
+        f"(the traced run's total is {report.heaviest_total_ms:.1f} ms, against "
+        f"{heaviest.median_import_ms:.1f} ms untraced):",
+        "",
+        "| Package | Kind | Self ms | Share | Modules | Cumulative ms of its first import |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    total = report.heaviest_total_ms or 1.0
+    for package in report.packages[:TOP_PACKAGES]:
+        cumulative = "" if package.cumulative_ms is None else f"{package.cumulative_ms:.1f}"
+        rows.append(
+            f"| `{package.package}` | {package_kind(package.package)} | {package.self_ms:.1f} "
+            f"| {100 * package.self_ms / total:.0f}% | {package.modules} | {cumulative} |"
+        )
+    rest: dict[str, list[PackageCost]] = defaultdict(list)
+    for package in report.packages[TOP_PACKAGES:]:
+        rest[package_kind(package.package)].append(package)
+    for kind in ("third-party", "project", "stdlib"):
+        group = rest.get(kind, [])
+        if group:
+            group_ms = sum(p.self_ms for p in group)
+            rows.append(
+                f"| *{len(group)} other {kind} packages* | {kind} | {group_ms:.1f} "
+                f"| {100 * group_ms / total:.0f}% | {sum(p.modules for p in group)} | |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per handler")
+    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
+    args = parser.parse_args(argv)
+    print(f"handler import time: {args.repeats} runs per handler", file=sys.stderr)
+    markdown = to_markdown(measure(args.repeats))
+    print(markdown)
+    if args.markdown:
+        args.markdown.write_text(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Inventory's shapes: stock levels, reservation requests and the reservations themselves."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shop.catalog.models import Sku
+
+WarehouseId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+CheckoutId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")]
+MAX_SHARDS = 20
+MAX_RESERVATION_LINES = 30  # one reservation is one transaction: lines, ledger, the record
+DEFAULT_HOLD_SECONDS = 15 * 60
+ReservationStatus = Literal["HELD", "COMMITTED", "RELEASED", "EXPIRED"]
+
+
+class StockLevel(BaseModel):
+    """One stock item: a warehouse's stock of a SKU, or one shard of it."""
+
+    sku: str
+    warehouse_id: str
+    shard: int
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class SetStock(BaseModel):
+    """PUT /admin/inventory/{sku}: the warehouse's on-hand quantity becomes `quantity`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    warehouse_id: WarehouseId
+    quantity: Annotated[int, Field(ge=0, le=10_000_000)]
+    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] | None = None
+
+
+class AdjustStock(BaseModel):
+    """POST /admin/inventory/{sku}/adjustments: a count correction, damage, a return."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    warehouse_id: WarehouseId
+    delta: Annotated[int, Field(ge=-10_000_000, le=10_000_000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ReservationLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class ReserveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    checkout_id: CheckoutId
+    lines: Annotated[list[ReservationLine], Field(min_length=1, max_length=MAX_RESERVATION_LINES)]
+    hold_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = DEFAULT_HOLD_SECONDS
+
+
+class Allocation(BaseModel):
+    """Part of a reservation taken from one stock item."""
+
+    sku: str
+    warehouse_id: str
+    shard: int
+    quantity: int
+
+
+class Reservation(BaseModel):
+    checkout_id: str
+    status: ReservationStatus
+    lines: list[ReservationLine]
+    allocations: list[Allocation]
+    expires_at: int  # epoch seconds
+    created_at: str
+    updated_at: str
+
+
+class Availability(BaseModel):
+    sku: str
+    available: int
+    in_stock: bool
