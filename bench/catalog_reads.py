@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,6 +42,7 @@ from shop.catalog.models import NewProduct
 from shop.catalog.repository import LISTED, product_key
 from shop.catalog.service import seed_catalog
 from shop_local.demo_catalog import build_demo_catalog
+from shop_local.gateway import _GatewayRequestHandler
 from shop_local.platform import LocalPlatform
 from shop_local.provision import REGION
 
@@ -49,7 +52,7 @@ OPERATIONS = {
     "get": ("GET /products/{id}", "get_item"),
     "list": (f"GET /products?limit={PAGE}", f"query ListedIndex, Limit {PAGE}"),
 }
-PATHS = ("gateway", "direct")
+GATEWAY, NODELAY, DIRECT = "gateway", "gateway, TCP_NODELAY", "direct"
 
 # One request: True if the response was the expected one.
 Call = Callable[[], bool]
@@ -103,6 +106,7 @@ class ReadsReport:
     cells: list[Cell]
     get_bytes: int  # size of one GET /products/{id} response body
     list_bytes: int  # size of one GET /products?limit=20 response body
+    nodelay: bool  # whether the TCP_NODELAY diagnostic rows were measured
 
     def cell(self, operation: str, path: str, clients: int) -> Cell:
         return next(
@@ -180,6 +184,24 @@ def direct_call(operation: str, endpoint: str, table: str, ids: list[str], seed:
     return list_page
 
 
+@contextmanager
+def gateway_nodelay() -> Iterator[None]:
+    """Diagnostic only: the local gateway sends a response's headers and body in two writes, so
+    with Nagle's algorithm on, the body can wait for the client's delayed ACK. This sets
+    TCP_NODELAY on the connections the gateway accepts meanwhile (the gateway is not changed)."""
+    original = _GatewayRequestHandler.setup
+
+    def setup(self: _GatewayRequestHandler) -> None:
+        original(self)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    _GatewayRequestHandler.setup = setup  # type: ignore[method-assign, assignment]
+    try:
+        yield
+    finally:
+        _GatewayRequestHandler.setup = original  # type: ignore[method-assign]
+
+
 # ---------------------------------------------------------------------- the load
 def run_load(calls: list[Call], seconds: float) -> Run:
     """Every call on its own thread, as fast as it can, for `seconds`, all starting together."""
@@ -239,7 +261,12 @@ def seed_products(products: int) -> list[str]:
 
 
 def measure(
-    products: int = 500, duration: float = 5.0, warmup: float = 1.0, runs: int = 3
+    products: int = 500,
+    duration: float = 5.0,
+    warmup: float = 1.0,
+    runs: int = 3,
+    *,
+    nodelay: bool = True,
 ) -> ReadsReport:
     logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-platform-") as state:
@@ -262,20 +289,32 @@ def measure(
             cells = []
             for operation in OPERATIONS:
                 for clients in CLIENTS:
-                    for path in PATHS:
+                    paths = (GATEWAY, NODELAY, DIRECT) if nodelay else (GATEWAY, DIRECT)
+                    for path in paths:
                         make_call: Callable[[int], Call] = (
-                            partial(gateway_call, operation, platform.url, ids)
-                            if path == "gateway"
-                            else partial(direct_call, operation, platform.endpoint, table, ids)
+                            partial(direct_call, operation, platform.endpoint, table, ids)
+                            if path == DIRECT
+                            else partial(gateway_call, operation, platform.url, ids)
                         )
                         cell = Cell(operation, path, clients)
-                        cells.append(measure_cell(make_call, cell, warmup, duration, runs))
+                        with gateway_nodelay() if path == NODELAY else nullcontext():
+                            cells.append(measure_cell(make_call, cell, warmup, duration, runs))
         finally:
             platform.stop()
-    return ReadsReport(products, duration, warmup, runs, cells, get_bytes, list_bytes)
+    return ReadsReport(products, duration, warmup, runs, cells, get_bytes, list_bytes, nodelay)
 
 
 # ---------------------------------------------------------------------- the report
+def ratios(cell: Cell, base: Cell) -> list[str]:
+    """Throughput, p50 and p99 ratios of `cell` to `base`, and the p50 difference in ms."""
+    return [
+        f"{cell.rps / base.rps:.2f}",
+        f"{cell.p50_ms / base.p50_ms:.2f}",
+        f"{cell.p99_ms / base.p99_ms:.2f}",
+        f"{cell.p50_ms - base.p50_ms:.2f}",
+    ]
+
+
 def to_markdown(report: ReadsReport) -> str:
     rows = [
         f"{report.products} demo products seeded. Each row: {report.warmup:g} s warm-up, then "
@@ -284,22 +323,31 @@ def to_markdown(report: ReadsReport) -> str:
         "real HTTP to the local API gateway, one keep-alive `requests.Session` per client "
         "thread, through the handler to the emulator. *Direct*: the same read with boto3 "
         f"straight at the emulator. Response bodies through the gateway: {report.get_bytes:,} "
-        f"bytes for one product, {report.list_bytes:,} bytes for a page of {PAGE}.",
+        f"bytes for one product, {report.list_bytes:,} bytes for a page of {PAGE}."
+        + (
+            " *Gateway, TCP_NODELAY* is a diagnostic, not how the platform runs: the gateway "
+            "path again, with the benchmark setting TCP_NODELAY on the sockets the gateway "
+            "accepts (the gateway writes a response's headers and body separately, so Nagle's "
+            "algorithm can hold the body until the client's delayed ACK)."
+            if report.nodelay
+            else ""
+        ),
         "",
         "| Read | Clients | Path | Requests/s | p50 ms | p99 ms | Failed requests |",
         "|---|---:|---|---:|---:|---:|---:|",
     ]
     for cell in report.cells:
-        gateway, direct = OPERATIONS[cell.operation]
-        what = gateway if cell.path == "gateway" else direct
+        gateway_read, direct_read = OPERATIONS[cell.operation]
+        what = direct_read if cell.path == DIRECT else gateway_read
         rows.append(
             f"| {what} | {cell.clients} | {cell.path} | {cell.rps:,.0f} | {cell.p50_ms:.2f} "
             f"| {cell.p99_ms:.2f} | {cell.errors} |"
         )
     rows += [
         "",
-        "The gateway's and handler's cost as ratios, gateway / direct (throughput below 1 and "
-        "latency above 1 are the overhead):",
+        "The gateway's and the handler's cost as ratios, gateway / direct (throughput below 1 "
+        "and latency above 1 are the overhead)"
+        + ("; in brackets, the same with the TCP_NODELAY diagnostic:" if report.nodelay else ":"),
         "",
         "| Read | Clients | Throughput ratio | p50 latency ratio | p99 latency ratio "
         "| Added p50 ms per request |",
@@ -307,13 +355,18 @@ def to_markdown(report: ReadsReport) -> str:
     ]
     for operation in OPERATIONS:
         for clients in CLIENTS:
-            gateway = report.cell(operation, "gateway", clients)
-            direct = report.cell(operation, "direct", clients)
-            rows.append(
-                f"| {OPERATIONS[operation][0]} | {clients} | {gateway.rps / direct.rps:.2f} "
-                f"| {gateway.p50_ms / direct.p50_ms:.2f} | {gateway.p99_ms / direct.p99_ms:.2f} "
-                f"| {gateway.p50_ms - direct.p50_ms:.2f} |"
-            )
+            direct = report.cell(operation, DIRECT, clients)
+            gateway = report.cell(operation, GATEWAY, clients)
+            if direct is None or gateway is None:
+                continue
+            diagnostic = report.cell(operation, NODELAY, clients)
+
+            shown = ratios(gateway, direct)
+            if diagnostic is not None:
+                shown = [
+                    f"{a} ({b})" for a, b in zip(shown, ratios(diagnostic, direct), strict=True)
+                ]
+            rows.append(f"| {OPERATIONS[operation][0]} | {clients} | {' | '.join(shown)} |")
     return "\n".join(rows) + "\n"
 
 
@@ -323,13 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per row")
     parser.add_argument("--runs", type=int, default=3, help="runs per row (median reported)")
+    parser.add_argument(
+        "--no-nodelay",
+        dest="nodelay",
+        action="store_false",
+        help="skip the diagnostic rows with TCP_NODELAY set on the gateway's connections",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
     args = parser.parse_args(argv)
     print(
         f"catalog reads: {args.products} products, {args.runs} x {args.duration:g} s per row",
         file=sys.stderr,
     )
-    markdown = to_markdown(measure(args.products, args.duration, args.warmup, args.runs))
+    report = measure(args.products, args.duration, args.warmup, args.runs, nodelay=args.nodelay)
+    markdown = to_markdown(report)
     print(markdown)
     if args.markdown:
         args.markdown.write_text(markdown)

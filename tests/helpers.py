@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -98,3 +100,20 @@ def assert_error(response: requests.Response, status: int, code: str | None = No
     assert set(body["error"]) == {"code", "message", "details"}, body
     if code is not None:
         assert body["error"]["code"] == code, body
+
+
+_per_thread = threading.local()  # boto3 clients are costly to make and not shared across threads
+
+
+def invoke(platform: Any, function: str, payload: dict[str, Any]) -> tuple[Any, str | None]:
+    """Invoke a function as the state machine does: Lambda's Invoke API on the emulator, which
+    reaches the real handler. Returns (payload, error type or None)."""
+    client = getattr(_per_thread, "lambda_client", None)
+    if client is None or client.meta.endpoint_url != platform.endpoint:
+        client = _per_thread.lambda_client = emulator_client(platform, "lambda")
+    name = platform.functions.names[function]
+    response = client.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    body = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        return body, str(body.get("errorType"))
+    return body, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
 
     commands.add_parser("load-demo", help="load the demo data into a running platform")
+    commands.add_parser(
+        "check-inventory", help="re-derive stock from the ledger of a running platform and compare"
+    )
 
     args = parser.parse_args(argv)
     if args.command == "token":
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "load-demo":
         return _load_demo_into_running(args.state_dir)
+    if args.command == "check-inventory":
+        return _check_inventory(args.state_dir)
     platform = LocalPlatform(
         port=args.port,
         moto_port=args.moto_port,
@@ -89,23 +95,40 @@ def _serve(platform: LocalPlatform, demo: bool) -> int:
     return 0
 
 
-def _load_demo_into_running(state_dir: Path) -> int:
+def _attach_to_running(state_dir: Path) -> bool:
+    """Point this process at the platform `shop serve` started with the same state dir."""
     platform_file = state_dir / PLATFORM_FILE
     if not platform_file.exists():
         print(
             f"no running platform: {platform_file} is missing (start it with `shop serve`)",
             file=sys.stderr,
         )
-        return 1
+        return False
     info = json.loads(platform_file.read_text())
     use_emulator(info["aws_endpoint"])
-    import os
-
     os.environ.update(info["environment"])
+    return True
+
+
+def _load_demo_into_running(state_dir: Path) -> int:
+    if not _attach_to_running(state_dir):
+        return 1
     from shop_local.demo import load_demo
 
     print(json.dumps(load_demo()))
     return 0
+
+
+def _check_inventory(state_dir: Path) -> int:
+    if not _attach_to_running(state_dir):
+        return 1
+    from shop.inventory.audit import audit
+
+    problems = audit()
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problems" if problems else "inventory: ledger and stock agree")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

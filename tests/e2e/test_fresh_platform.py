@@ -93,3 +93,25 @@ def test_a_shopper_token_from_the_console_is_refused_on_admin_routes(
 def test_the_openapi_document_is_served(fresh_platform: tuple[str, Path]) -> None:
     url, _ = fresh_platform
     assert requests.get(f"{url}/openapi.json", timeout=10).json()["openapi"].startswith("3.")
+
+
+def test_the_inventory_check_command_reads_the_running_platform(
+    fresh_platform: tuple[str, Path],
+) -> None:
+    url, state = fresh_platform
+    admin = {"Authorization": f"Bearer {shop_token(state, 'alice', '--admin')}"}
+    response = requests.put(
+        f"{url}/admin/inventory/E2E-CHECK",
+        json={"warehouse_id": "wh-e2e", "quantity": 7, "shards": 2},
+        headers=admin,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    check = subprocess.run(
+        [*SHOP, "--state-dir", str(state), "check-inventory"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "agree" in check.stdout

@@ -85,3 +85,9 @@ class Availability(BaseModel):
     sku: str
     available: int
     in_stock: bool
+
+
+class CheckoutRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    checkout_id: CheckoutId

@@ -1,0 +1,219 @@
+"""Run every benchmark and rewrite their sections of docs/benchmarks.md (`make bench`).
+
+Each benchmark runs as its own process (a fresh interpreter, so one cannot warm the other up)
+and writes its markdown to a temporary file. This script then replaces, in the document, only
+what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` for the sections it owns;
+everything else in the file (the hand-written interpretation, other sections) is kept. A section
+whose markers are missing is appended under its own `##` heading.
+
+    .venv/bin/python bench/run_all.py [--only imports|reads] [--quick] [--doc PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+PACKAGES = ("boto3", "moto", "werkzeug", "requests", "pydantic", "aws-lambda-powertools")
+
+SKELETON = """# Benchmarks
+
+Measurements of the platform's own code on one machine: the local platform (moto and the local
+API gateway, all in one Python process) and fresh interpreters loading the Lambda handlers. They
+are for comparing changes to this code with each other, not for predicting latency on AWS.
+
+Re-run with `make bench` (or `.venv/bin/python bench/run_all.py`). The script rewrites only the
+text between each `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` marker pair; headings and the
+interpretation around them are kept, so re-read the interpretation after a re-run. To add a
+benchmark, give it a `##` section with its own marker pair and an entry in
+`bench/run_all.py`'s `BENCHMARKS`.
+"""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    key: str  # the --only name
+    section: str  # the marker name in the document
+    title: str  # the ## heading, used when the section is new
+    script: str  # in bench/
+    quick_args: tuple[str, ...]  # for --quick: a smoke run, numbers not worth keeping
+
+
+BENCHMARKS = (
+    Benchmark(
+        "imports",
+        "handler-import-time",
+        "Handler cold-start import time",
+        "handler_import_time.py",
+        ("--repeats", "2"),
+    ),
+    Benchmark(
+        "reads",
+        "catalog-reads",
+        "Catalog reads: local gateway vs direct emulator calls",
+        "catalog_reads.py",
+        ("--duration", "1", "--runs", "1", "--warmup", "0.5", "--products", "100"),
+    ),
+)
+
+
+# ---------------------------------------------------------------------- the machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def os_name() -> str:
+    pretty = platform.system()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return f"{pretty}, kernel {platform.release()} ({platform.machine()})"
+
+
+def git_revision() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    revision = git("rev-parse", "--short", "HEAD") or "unknown"
+    return revision + (" with uncommitted changes" if git("status", "--porcelain") else "")
+
+
+def package_versions() -> str:
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(versions)
+
+
+def command_line(argv: list[str]) -> str:
+    python = Path(sys.executable)
+    try:
+        shown = str(python.relative_to(REPO_ROOT))
+    except ValueError:
+        shown = str(python)
+    script = Path(__file__).resolve().relative_to(REPO_ROOT)
+    return shlex.join([shown, str(script), *argv])
+
+
+def environment_section(argv: list[str], started: datetime, seconds: float, load: str) -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "\n".join(
+        [
+            f"- **Date**: {started.strftime('%Y-%m-%d %H:%M UTC')}"
+            f" (the whole run took {seconds:.0f} s)",
+            f"- **Command**: `{command_line(argv)}` (what `make bench` runs), from the "
+            "repository root",
+            f"- **Commit**: {git_revision()}",
+            f"- **CPU**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
+            f"{memory_gib()} RAM",
+            f"- **Load average when the run started** (1/5/15 min): {load}",
+            f"- **OS**: {os_name()}",
+            f"- **Python**: {platform.python_implementation()} {platform.python_version()}",
+            f"- **Packages**: {package_versions()}",
+            "- **Statistic**: every figure is the median of N runs; each section says N.",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------- the document
+def marker_pattern(section: str) -> re.Pattern[str]:
+    name = re.escape(section)
+    return re.compile(rf"<!-- bench:{name} -->\n.*?<!-- /bench:{name} -->", re.DOTALL)
+
+
+def replace_section(document: str, section: str, title: str, body: str) -> str:
+    block = f"<!-- bench:{section} -->\n{body.strip()}\n<!-- /bench:{section} -->"
+    pattern = marker_pattern(section)
+    if pattern.search(document):
+        return pattern.sub(lambda _match: block, document, count=1)
+    return f"{document.rstrip()}\n\n## {title}\n\n{block}\n"
+
+
+def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> str:
+    output = workdir / f"{benchmark.section}.md"
+    command = [sys.executable, str(BENCH_DIR / benchmark.script), "--markdown", str(output)]
+    if quick:
+        command += benchmark.quick_args
+    # No __pycache__ in the repository from these runs (the import benchmark keeps its own).
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    print(f"$ {shlex.join(command)}", file=sys.stderr)
+    subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    return output.read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument(
+        "--only", choices=[b.key for b in BENCHMARKS], action="append", help="repeatable"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run with tiny settings")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the document to update")
+    args = parser.parse_args(arguments)
+
+    started = datetime.now(UTC)
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    clock = time.perf_counter()
+    chosen = [b for b in BENCHMARKS if not args.only or b.key in args.only]
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        results = {b.section: run_benchmark(b, args.quick, Path(workdir)) for b in chosen}
+    seconds = time.perf_counter() - clock
+
+    document = args.doc.read_text() if args.doc.exists() else SKELETON
+    document = replace_section(
+        document,
+        "environment",
+        "Machine and run",
+        environment_section(arguments, started, seconds, load),
+    )
+    for benchmark in chosen:
+        document = replace_section(
+            document, benchmark.section, benchmark.title, results[benchmark.section]
+        )
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(document)
+    print(f"updated {args.doc} in {seconds:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
