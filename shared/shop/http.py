@@ -68,6 +68,7 @@ class ApiRequest:
         self.lambda_context = lambda_context
         self.method: str = event.get("httpMethod", "")
         self.path: str = event.get("path", "")
+        self.resource: str = event.get("resource", "")  # the route's template: /products/{id}
         self.headers: dict[str, str] = {
             k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None
         }

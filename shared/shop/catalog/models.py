@@ -67,6 +67,21 @@ class Product(ProductDraft):
     updated_at: str
 
 
+class SkuRecord(BaseModel):
+    """One sellable variant as other services see it."""
+
+    sku: str
+    product_id: str
+    name: str
+    status: ProductStatus
+    attributes: dict[str, str]
+    price: Money
+
+    @property
+    def sellable(self) -> bool:
+        return self.status == "active"
+
+
 class ProductPage(BaseModel):
     items: list[Product]
     cursor: str | None

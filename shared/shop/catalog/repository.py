@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shop import aws
-from shop.catalog.models import Product
+from shop.catalog.models import Product, SkuRecord
 from shop.dynamo import cancellation_codes, error_code, from_item, to_item
 from shop.errors import Conflict, NotFound
 from shop.pagination import decode_cursor, encode_cursor
@@ -47,9 +47,22 @@ class CatalogRepository:
             raise NotFound(f"no product {product_id}", code="PRODUCT_NOT_FOUND")
         return _product(from_item(response["Item"]))
 
-    def get_sku(self, sku: str) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.table_name, Key=sku_key(sku))
-        return from_item(response["Item"]) if "Item" in response else None
+    def get_skus(self, skus: list[str]) -> dict[str, SkuRecord]:
+        found: dict[str, SkuRecord] = {}
+        wanted = sorted(set(skus))
+        for start in range(0, len(wanted), 100):  # BatchGetItem's limit
+            pending: dict[str, Any] = {
+                self.table_name: {"Keys": [sku_key(s) for s in wanted[start : start + 100]]}
+            }
+            while pending:
+                response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    data = from_item(item)
+                    found[data["sku"]] = SkuRecord.model_validate(
+                        {k: v for k, v in data.items() if k in SkuRecord.model_fields}
+                    )
+                pending = response.get("UnprocessedKeys") or {}
+        return found
 
     def page(
         self, *, category: str | None, cursor: str | None, limit: int

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from shop.catalog.models import ListProductsQuery, NewProduct, Product, ProductPage, ProductUpdate
+from shop.catalog.models import (
+    ListProductsQuery,
+    NewProduct,
+    Product,
+    ProductPage,
+    ProductUpdate,
+    SkuRecord,
+)
 from shop.catalog.repository import CatalogRepository
 from shop.clock import iso_now
 from shop.config import catalog_table
@@ -78,6 +85,12 @@ def archive_product(product_id: str, *, correlation_id: str = "") -> Product:
     )
     repo.replace(current, archived, correlation_id)
     return archived
+
+
+def get_skus(skus: list[str]) -> dict[str, SkuRecord]:
+    """What the catalog says now about each SKU (missing SKUs are absent from the result):
+    the one way other services read prices and sellability."""
+    return repository().get_skus(skus)
 
 
 def get_product(product_id: str) -> Product:

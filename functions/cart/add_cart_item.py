@@ -1,0 +1,19 @@
+"""POST /cart/items and /guest-cart/items {"sku", "quantity"}: add to a line, atomically.
+Honours Idempotency-Key (a retried add counts once)."""
+
+from shop.cart.edge import cart_owner
+from shop.cart.models import AddItem
+from shop.cart.service import add_item
+from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.idempotency import once_per_key
+
+
+@api_handler("cart")
+def handler(request: ApiRequest) -> ApiResponse:
+    owner, caller = cart_owner(request)
+    item = request.json_body(AddItem)
+
+    def add() -> ApiResponse:
+        return ApiResponse(200, add_item(owner, item.sku, item.quantity).model_dump())
+
+    return once_per_key(request, caller, "add_cart_item", add)

@@ -1,0 +1,14 @@
+"""Scheduled: delete guest carts idle for 30 days (user carts never expire)."""
+
+from typing import Any
+
+from shop.cart.service import expire_guest_carts
+from shop.observability import get_logger
+
+logger = get_logger("cart")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    expired = expire_guest_carts()
+    logger.info("expired guest carts", extra={"expired": expired})
+    return {"expired": expired}
