@@ -8,13 +8,14 @@ load of the module file with `time.perf_counter()`; the parent also times the wh
 
 Per handler: one untimed first run (it compiles bytecode into a private cache and checks, with an
 audit hook, that importing opens no network connection and creates no AWS client), then
-`--repeats` timed runs; the table shows the median. The heaviest handler is then loaded once more
-under `-X importtime`, and its import time is attributed to top-level packages (sum of each
-module's own "self" time).
+`--repeats` timed runs, taking the handlers in turn; the table shows the median. The heaviest
+handler is then loaded once more under `-X importtime`, and its import time is attributed to
+top-level packages (the sum of each module's own "self" time), and to the third-party packages
+the handler and the `shop` package import (cumulative time).
 
 The children get a minimal environment: the function's template variables with dummy resource
 names, dummy AWS credentials and an endpoint nobody listens on. Bytecode goes to a temporary
-`-X pycache_prefix`, so nothing is written into the repository.
+PYTHONPYCACHEPREFIX, so nothing is written into the repository.
 
     .venv/bin/python bench/handler_import_time.py [--repeats 5] [--markdown OUT.md]
 """
@@ -100,7 +101,21 @@ class PackageCost:
     package: str
     self_ms: float
     modules: int
-    cumulative_ms: float | None  # the import of its top module, with what it pulled in first
+
+
+@dataclass
+class ImportEntry:
+    package: str  # a third-party package the handler's or the project's code loads
+    importers: list[str]  # the handler or project modules that were executing when it did
+    cumulative_ms: float  # with everything it pulled in that was not loaded yet
+    loads: int  # how many separate imports of the package (or its submodules) that took
+
+
+@dataclass
+class Profile:
+    total_ms: float  # the sum of self times under -X importtime
+    packages: list[PackageCost]  # by self time, heaviest first
+    entries: list[ImportEntry]  # by cumulative time, heaviest first
 
 
 @dataclass
@@ -112,8 +127,7 @@ class ImportReport:
     cold_cache_handler: str
     handlers: list[HandlerTiming]
     heaviest: HandlerTiming
-    heaviest_total_ms: float  # the sum of self times under -X importtime
-    packages: list[PackageCost]
+    profile: Profile
 
 
 def dummy_environment(template: Template, spec: FunctionSpec, cache_dir: Path) -> dict[str, str]:
@@ -186,42 +200,54 @@ def check_handler(
     return timing, env
 
 
-def import_profile(
-    template: Template, spec: FunctionSpec, cache_dir: Path
-) -> tuple[float, list[PackageCost]]:
-    """Load the handler under -X importtime; attribute self time to top-level packages."""
+def import_profile(template: Template, spec: FunctionSpec, cache_dir: Path) -> Profile:
+    """Load the handler under -X importtime. Self time is attributed to top-level packages;
+    a third-party module imported straight from the handler or the project's own code is an
+    entry point, and its cumulative time is what the project pays for importing it."""
     path, attribute = module_path(spec)
     env = dummy_environment(template, spec, cache_dir)
     command = [sys.executable, "-X", "importtime", "-c", CHILD, str(path), attribute, MARKER, "0"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     lines = done.stderr.splitlines()
-    started = lines.index(MARKER) + 1
+    rows: list[tuple[str, int, int, int]] = []  # module, depth, self us, cumulative us
+    for line in lines[lines.index(MARKER) + 1 :]:
+        fields = line.removeprefix("import time:").split("|")
+        if not line.startswith("import time:") or len(fields) != 3:
+            continue
+        if not fields[0].strip().isdigit():
+            continue  # the header line
+        name = fields[2].rstrip()
+        depth = (len(name) - len(name.lstrip()) - 1) // 2
+        rows.append((name.strip(), depth, int(fields[0]), int(fields[1])))
+
     self_us: dict[str, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
-    cumulative_us: dict[str, int] = {}
-    for line in lines[started:]:
-        if not line.startswith("import time:"):
-            continue
-        fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
-        if len(fields) != 3 or not fields[0].isdigit():
-            continue  # the header line
-        module = fields[2].strip()
+    for module, _depth, own, _cumulative in rows:
         package = module.split(".", 1)[0]
-        self_us[package] += int(fields[0])
+        self_us[package] += own
         counts[package] += 1
-        if module == package:
-            cumulative_us[package] = int(fields[1])
-    total_ms = sum(self_us.values()) / 1000
     ranked = sorted(self_us, key=lambda p: self_us[p], reverse=True)
-    return total_ms, [
-        PackageCost(
-            p,
-            self_us[p] / 1000,
-            counts[p],
-            cumulative_us[p] / 1000 if p in cumulative_us else None,
-        )
-        for p in ranked
-    ]
+
+    # The output is in post-order: a module's importer is the next row one level up. An entry
+    # point's subtree holds no other entry point (third-party code does not import `shop`).
+    entries: dict[str, ImportEntry] = {}
+    for i, (module, depth, _own, cumulative) in enumerate(rows):
+        package = module.split(".", 1)[0]
+        if package_kind(package) != "third-party":
+            continue
+        importer = next((r[0] for r in rows[i + 1 :] if r[1] == depth - 1), spec.handler)
+        if depth != 0 and package_kind(importer.split(".", 1)[0]) != "project":
+            continue
+        entry = entries.setdefault(package, ImportEntry(package, [], 0.0, 0))
+        entry.cumulative_ms += cumulative / 1000
+        entry.loads += 1
+        if importer not in entry.importers:
+            entry.importers.append(importer)
+    return Profile(
+        total_ms=sum(self_us.values()) / 1000,
+        packages=[PackageCost(p, self_us[p] / 1000, counts[p]) for p in ranked],
+        entries=sorted(entries.values(), key=lambda e: e.cumulative_ms, reverse=True),
+    )
 
 
 def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
@@ -249,7 +275,7 @@ def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
             )
         heaviest = max(handlers, key=lambda h: h.median_import_ms)
         heaviest_spec = next(s for s in specs if s.logical_id == heaviest.logical_id)
-        total_ms, packages = import_profile(template, heaviest_spec, cache_dir)
+        profile = import_profile(template, heaviest_spec, cache_dir)
     return ImportReport(
         repeats=repeats,
         python=sys.version.split()[0],
@@ -258,8 +284,7 @@ def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
         cold_cache_handler=handlers[0].logical_id,
         handlers=handlers,
         heaviest=heaviest,
-        heaviest_total_ms=total_ms,
-        packages=packages,
+        profile=profile,
     )
 
 
@@ -295,29 +320,29 @@ def to_markdown(report: ImportReport) -> str:
             f"| {h.modules} | {network} |"
         )
     rows.append(f"| *bare interpreter (`python -c pass`)* | | | | {interpreter_ms:.1f} | | |")
-    heaviest = report.heaviest
+    heaviest, profile = report.heaviest, report.profile
     rows += [
         "",
         f"With an empty bytecode cache (every module compiled from source) the first load, of "
         f"{report.cold_cache_handler}, took {report.cold_cache_ms:.0f} ms.",
         "",
-        f"Heaviest handler: **{heaviest.logical_id}**. Where its import time goes, from one "
-        "more run under `-X importtime`: each module's self time, summed per top-level package "
-        f"(the traced run's total is {report.heaviest_total_ms:.1f} ms, against "
-        f"{heaviest.median_import_ms:.1f} ms untraced):",
+        f"Heaviest handler: **{heaviest.logical_id}**, loaded once more under "
+        "`-X importtime` (the traced load's own total is "
+        f"{profile.total_ms:.1f} ms, against {heaviest.median_import_ms:.1f} ms untraced). "
+        f"The top {TOP_PACKAGES} packages by import time: each module's self time, summed per "
+        "top-level package:",
         "",
-        "| Package | Kind | Self ms | Share | Modules | Cumulative ms of its first import |",
-        "|---|---|---:|---:|---:|---:|",
+        "| Package | Kind | Self ms | Share | Modules |",
+        "|---|---|---:|---:|---:|",
     ]
-    total = report.heaviest_total_ms or 1.0
-    for package in report.packages[:TOP_PACKAGES]:
-        cumulative = "" if package.cumulative_ms is None else f"{package.cumulative_ms:.1f}"
+    total = profile.total_ms or 1.0
+    for package in profile.packages[:TOP_PACKAGES]:
         rows.append(
             f"| `{package.package}` | {package_kind(package.package)} | {package.self_ms:.1f} "
-            f"| {100 * package.self_ms / total:.0f}% | {package.modules} | {cumulative} |"
+            f"| {100 * package.self_ms / total:.0f}% | {package.modules} |"
         )
     rest: dict[str, list[PackageCost]] = defaultdict(list)
-    for package in report.packages[TOP_PACKAGES:]:
+    for package in profile.packages[TOP_PACKAGES:]:
         rest[package_kind(package.package)].append(package)
     for kind in ("third-party", "project", "stdlib"):
         group = rest.get(kind, [])
@@ -325,8 +350,26 @@ def to_markdown(report: ImportReport) -> str:
             group_ms = sum(p.self_ms for p in group)
             rows.append(
                 f"| *{len(group)} other {kind} packages* | {kind} | {group_ms:.1f} "
-                f"| {100 * group_ms / total:.0f}% | {sum(p.modules for p in group)} | |"
+                f"| {100 * group_ms / total:.0f}% | {sum(p.modules for p in group)} |"
             )
+    rows += [
+        "",
+        "The same load seen from the project's side: what each third-party package costs "
+        "where the handler or the `shop` package imports it, including everything it pulled "
+        "in that was not loaded yet (cumulative time, so the first to load a shared dependency "
+        "pays for it):",
+        "",
+        "| Third-party package | Loaded while executing | Cumulative ms | Share |",
+        "|---|---|---:|---:|",
+    ]
+    for entry in profile.entries[:TOP_PACKAGES]:
+        importers = ", ".join(f"`{m}`" for m in entry.importers[:3])
+        if len(entry.importers) > 3:
+            importers += f" and {len(entry.importers) - 3} more"
+        rows.append(
+            f"| `{entry.package}` | {importers} | {entry.cumulative_ms:.1f} "
+            f"| {100 * entry.cumulative_ms / total:.0f}% |"
+        )
     return "\n".join(rows) + "\n"
 
 

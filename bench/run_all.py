@@ -134,7 +134,13 @@ def command_line(argv: list[str]) -> str:
     return shlex.join([shown, str(script), *argv])
 
 
-def environment_section(argv: list[str], started: datetime, seconds: float, load: str) -> str:
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def environment_section(
+    argv: list[str], started: datetime, seconds: float, loads: tuple[str, str]
+) -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "\n".join(
         [
@@ -145,7 +151,8 @@ def environment_section(argv: list[str], started: datetime, seconds: float, load
             f"- **Commit**: {git_revision()}",
             f"- **CPU**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
             f"{memory_gib()} RAM",
-            f"- **Load average when the run started** (1/5/15 min): {load}",
+            f"- **Load average** (1/5/15 min) at the start: {loads[0]}; at the end: {loads[1]}. "
+            "Other work on the machine during the run shows here and widens the spread.",
             f"- **OS**: {os_name()}",
             f"- **Python**: {platform.python_implementation()} {platform.python_version()}",
             f"- **Packages**: {package_versions()}",
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(arguments)
 
     started = datetime.now(UTC)
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_at_start = load_average()
     clock = time.perf_counter()
     chosen = [b for b in BENCHMARKS if not args.only or b.key in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         document,
         "environment",
         "Machine and run",
-        environment_section(arguments, started, seconds, load),
+        environment_section(arguments, started, seconds, (load_at_start, load_average())),
     )
     for benchmark in chosen:
         document = replace_section(

@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--demo", action="store_true", help="load the demo catalog and stock")
     serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     serve.add_argument("--openapi", type=Path, default=DEFAULT_OPENAPI)
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters, as for sam deploy",
+    )
 
     token = commands.add_parser("token", help="print an ID token")
     token.add_argument("user")
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         template_path=args.template.resolve(),
         openapi_path=args.openapi.resolve(),
+        parameter_overrides=dict(item.split("=", 1) for item in args.parameter_overrides),
     )
     return _serve(platform, args.demo)
 

@@ -37,6 +37,7 @@ from shop_local.functions import (
 )
 from shop_local.gateway import Gateway
 from shop_local.provision import REGION, Provisioner
+from shop_local.stripe_emulator import StripeEmulator
 from shop_local.template import Template
 
 log = logging.getLogger("shop_local")
@@ -46,6 +47,11 @@ DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_OPENAPI = REPO_ROOT / "openapi.yaml"
 DEFAULT_STATE_DIR = REPO_ROOT / ".local"
 PLATFORM_FILE = "platform.json"
+# Values for the secrets the template names (by environment variable), on this machine only.
+LOCAL_SECRETS = {
+    "STRIPE_API_KEY_PARAMETER": "sk_test_shop_local",
+    "STRIPE_WEBHOOK_SECRET_PARAMETER": "whsec_shop_local",
+}
 
 
 def free_port() -> int:
@@ -77,6 +83,7 @@ class LocalPlatform:
     openapi_path: Path = DEFAULT_OPENAPI
     state_dir: Path = DEFAULT_STATE_DIR
     stack_name: str = "shop-local"
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
     sources: list[EventSource] = field(default_factory=list)
 
     def start(self) -> LocalPlatform:
@@ -98,13 +105,16 @@ class LocalPlatform:
             timeout=10,
         ).raise_for_status()
 
-        self.template = Template(self.template_path, self.stack_name)
+        self.template = Template(self.template_path, self.stack_name, self.parameter_overrides)
         self.provisioner = Provisioner(self.template)
         self.provisioner.provision_all()
         specs = self.template.functions()
         resolve = lambda value: self.template.resolve(value, self.provisioner.lookup)  # noqa: E731
         self.environment = merged_environment(specs, resolve)
         apply_environment(self.environment)
+        self._seed_local_secrets()
+        self.stripe = StripeEmulator(free_port()).start()
+        os.environ["STRIPE_API_BASE"] = self.stripe.url  # read by shop.payments; unset on AWS
         self.functions = LocalFunctions(
             specs, {s.logical_id: self.provisioner.refs[s.logical_id] for s in specs}
         )
@@ -125,6 +135,13 @@ class LocalPlatform:
             target=self.gateway.serve_forever, name="gateway", daemon=True
         )
         self._gateway_thread.start()
+        webhook = next(
+            (r.path for r in self.template.routes() if r.path.endswith("/webhook")), None
+        )
+        if webhook:  # localstripe signs and sends its events to us, as Stripe would
+            self.stripe.register_webhook(
+                "shop", self.url + webhook, LOCAL_SECRETS["STRIPE_WEBHOOK_SECRET_PARAMETER"]
+            )
         self._write_platform_file()
         return self
 
@@ -136,6 +153,7 @@ class LocalPlatform:
         for source in self.sources:
             source.join(timeout=5)
         lambda_seam.uninstall()
+        self.stripe.stop()
         self.moto.stop()
 
     def __enter__(self) -> LocalPlatform:
@@ -194,6 +212,19 @@ class LocalPlatform:
                 if source is not None:
                     source.start()
                     self.sources.append(source)
+
+    def _seed_local_secrets(self) -> None:
+        """Put the local platform's secrets where the template says functions find them: the
+        same SSM lookup runs on AWS, where an operator stores the real values."""
+        ssm = aws.client("ssm")
+        for variable, value in LOCAL_SECRETS.items():
+            if variable in self.environment:
+                ssm.put_parameter(
+                    Name=self.environment[variable],
+                    Value=value,
+                    Type="SecureString",
+                    Overwrite=True,
+                )
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
         """Block until every event source has delivered what is waiting (tests use this instead

@@ -69,7 +69,12 @@ class FunctionSpec:
 
 
 class Template:
-    def __init__(self, path: Path, stack_name: str = "shop-local") -> None:
+    def __init__(
+        self,
+        path: Path,
+        stack_name: str = "shop-local",
+        parameter_overrides: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.root = path.parent
         self.stack_name = stack_name
@@ -79,6 +84,10 @@ class Template:
         self.parameters = {
             name: spec.get("Default") for name, spec in self.document.get("Parameters", {}).items()
         }
+        for name, value in (parameter_overrides or {}).items():  # as `sam deploy` takes them
+            if name not in self.parameters:
+                raise KeyError(f"the template has no parameter {name}")
+            self.parameters[name] = value
 
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") in types}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from shop.errors import ShopError
 
@@ -26,5 +27,36 @@ def idempotency_table() -> str:
     return setting("IDEMPOTENCY_TABLE")
 
 
+def cart_table() -> str:
+    return setting("CART_TABLE")
+
+
 def event_bus() -> str:
     return setting("EVENT_BUS_NAME")
+
+
+def checkout_table() -> str:
+    return setting("CHECKOUT_TABLE")
+
+
+def orders_table() -> str:
+    return setting("ORDERS_TABLE")
+
+
+def payments_table() -> str:
+    return setting("PAYMENTS_TABLE")
+
+
+def checkout_state_machine() -> str:
+    return setting("CHECKOUT_STATE_MACHINE_ARN")
+
+
+@cache
+def secret(parameter_env: str) -> str:
+    """A secret from SSM Parameter Store (SecureString), named by an environment variable:
+    the template passes parameter names, never secret values."""
+    from shop import aws
+
+    name = setting(parameter_env)
+    response = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
+    return str(response["Parameter"]["Value"])

@@ -82,3 +82,25 @@ class ReservationLapsed(Conflict):
     """The reservation was released or expired before it could be committed."""
 
     code = "RESERVATION_LAPSED"
+
+
+class PaymentDeclined(ShopError):
+    """The card issuer said no. A business outcome, not a failure to retry."""
+
+    status = 402
+    code = "PAYMENT_DECLINED"
+
+
+class PaymentProviderUnavailable(ShopError):
+    """Stripe could not be reached or answered 5xx: transient, retried with backoff."""
+
+    status = 503
+    code = "PAYMENT_PROVIDER_UNAVAILABLE"
+
+
+class PriceChanged(Conflict):
+    code = "PRICE_CHANGED"
+
+
+class ItemUnavailable(Conflict):
+    code = "ITEM_UNAVAILABLE"

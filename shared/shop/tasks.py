@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shop import faults
 from shop.errors import ValidationFailed
 from shop.observability import get_logger
 
@@ -37,7 +38,9 @@ def task_handler(service: str) -> Callable[[Callable[[dict[str, Any]], Any]], Ta
                 correlation_id=str(event.get("correlation_id", "")), operation=name
             )
             try:
+                faults.before(name)
                 result = task(event)
+                faults.after(name, event)
             except Exception as error:
                 logger.info("task failed", extra={"error": type(error).__name__, "why": str(error)})
                 raise

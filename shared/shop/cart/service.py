@@ -30,17 +30,13 @@ from shop.cart.models import (
 from shop.catalog.models import SkuRecord
 from shop.catalog.service import get_skus
 from shop.clock import iso_now, now
-from shop.config import setting
+from shop.config import cart_table
 from shop.dynamo import cancellation_codes, error_code, from_item, to_item
 from shop.errors import Conflict, NotFound, Throttled, ValidationFailed
 from shop.money import Money
 
 GUEST_BUCKET = "GUEST"  # the partition of the guest-expiry index
 MAX_ATTEMPTS = 6
-
-
-def cart_table() -> str:
-    return setting("CART_TABLE")
 
 
 def user_owner(user_id: str) -> str:

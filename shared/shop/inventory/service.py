@@ -311,6 +311,8 @@ def reserve(request: ReserveRequest) -> Reservation:
 
 
 def _same_request(existing: Reservation, lines: list[ReservationLine]) -> Reservation:
+    if existing.status in ("RELEASED", "EXPIRED"):
+        raise ReservationLapsed(f"checkout {existing.checkout_id}'s reservation was released")
     if existing.lines != lines:
         raise Conflict(
             f"checkout {existing.checkout_id} already reserved other lines",
@@ -344,18 +346,25 @@ def _move(allocation: Allocation, update: str, condition: str) -> dict[str, Any]
     }
 
 
-def release(checkout_id: str, *, expired: bool = False) -> Reservation | None:
+def release(
+    checkout_id: str, *, expired: bool = False, undo_commit: bool = False
+) -> Reservation | None:
     """Give a held reservation's stock back. Releasing what is already released (or was never
-    reserved) changes nothing; releasing a committed reservation is refused."""
+    reserved) changes nothing. A committed reservation is refused, unless `undo_commit` (the
+    saga compensating a step after the commit): then its stock is restocked."""
     new_status, movement = ("EXPIRED", "expiry") if expired else ("RELEASED", "release")
     for _ in range(MAX_ATTEMPTS):
         reservation = get_reservation(checkout_id)
         if reservation is None or reservation.status in ("RELEASED", "EXPIRED"):
             return reservation
         if reservation.status == "COMMITTED":
-            raise Conflict(
-                f"checkout {checkout_id}'s stock is committed", code="RESERVATION_COMMITTED"
-            )
+            if not undo_commit:
+                raise Conflict(
+                    f"checkout {checkout_id}'s stock is committed", code="RESERVATION_COMMITTED"
+                )
+            if _transact(_undo_commit_writes(reservation)) is None:
+                return reservation.model_copy(update={"status": "RELEASED"})
+            continue
         if expired and reservation.expires_at > now():
             return reservation  # extended meanwhile
         writes = [_finish(checkout_id, new_status)]
@@ -371,6 +380,30 @@ def release(checkout_id: str, *, expired: bool = False) -> Reservation | None:
         if _transact(writes) is None:
             return reservation.model_copy(update={"status": new_status})
     raise Throttled("the reservation is changing too fast; retry")
+
+
+def _undo_commit_writes(reservation: Reservation) -> list[dict[str, Any]]:
+    finish = _finish(reservation.checkout_id, "RELEASED")
+    finish["Update"]["ExpressionAttributeValues"][":held"] = {"S": "COMMITTED"}
+    writes = [finish]
+    for a in reservation.allocations:
+        writes.append(
+            _move(
+                a, "SET on_hand = on_hand + :q, available = available + :q", "attribute_exists(pk)"
+            )
+        )
+        writes.append(
+            _ledger_entry(
+                a.sku,
+                a.warehouse_id,
+                a.shard,
+                "restock",
+                a.quantity,
+                0,
+                f"returned: {reservation.checkout_id}",
+            )
+        )
+    return writes
 
 
 def commit(checkout_id: str) -> Reservation:

@@ -1,0 +1,21 @@
+"""POST /checkout {"payment_method", "shipping_address"} + Idempotency-Key: snapshot the cart
+and start the saga. 202 {"checkout_id", "status"}; poll GET /checkout/{checkout_id}."""
+
+from shop.checkout.models import StartCheckout
+from shop.checkout.service import start_checkout
+from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.idempotency import idempotency_key
+
+
+@api_handler("checkout")
+def handler(request: ApiRequest) -> ApiResponse:
+    caller = request.caller()
+    key = idempotency_key(request, required=True)
+    assert key is not None
+    body = request.json_body(StartCheckout)
+    checkout = start_checkout(caller.user_id, key, body, request.correlation_id)
+    return ApiResponse(
+        202,
+        {"checkout_id": checkout.checkout_id, "status": checkout.status},
+        {"Location": f"/checkout/{checkout.checkout_id}"},
+    )

@@ -1,0 +1,11 @@
+"""GET /orders/{order_id}: one of the caller's orders, with its status history."""
+
+from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.orders.service import get_order
+
+
+@api_handler("orders")
+def handler(request: ApiRequest) -> ApiResponse:
+    caller = request.caller()
+    order = get_order(request.path_param("order_id"), owner=caller.user_id)
+    return ApiResponse(200, order.model_dump())

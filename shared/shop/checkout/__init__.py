@@ -1,0 +1,1 @@
+"""Checkout sessions and the saga that completes them."""

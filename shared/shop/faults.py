@@ -1,0 +1,63 @@
+"""Test-only fault injection for saga steps.
+
+The registry is process memory, empty unless something in the same process fills it. Only the
+local platform (infra/shop_local, which the Lambda layer does not ship) and the tests do: no
+environment variable, header or parameter of the deployed template can switch a fault on.
+
+Modes, per step (a task module's name, e.g. "capture_payment"):
+    "fail"         raise InjectedFault before the step: a failure the saga must compensate
+    "fail_once"    raise InjectedTransientFault once, then run normally: a retry must absorb it
+    "abort_after"  run the step, then stop the execution that called it: a run that stops
+                   between steps, for the recovery sweep to find
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_faults: dict[str, str] = {}
+
+
+class InjectedFault(Exception):
+    pass
+
+
+class InjectedTransientFault(Exception):
+    pass
+
+
+def inject(step: str, mode: str) -> None:
+    if mode not in ("fail", "fail_once", "abort_after"):
+        raise ValueError(f"unknown fault mode {mode}")
+    with _lock:
+        _faults[step] = mode
+
+
+def clear() -> None:
+    with _lock:
+        _faults.clear()
+
+
+def before(step: str) -> None:
+    with _lock:
+        mode = _faults.get(step)
+        if mode == "fail_once":
+            del _faults[step]
+    if mode == "fail":
+        raise InjectedFault(f"injected failure in {step}")
+    if mode == "fail_once":
+        raise InjectedTransientFault(f"injected transient failure in {step}")
+
+
+def after(step: str, event: dict[str, Any]) -> None:
+    with _lock:
+        mode = _faults.pop(step, None) if _faults.get(step) == "abort_after" else None
+    execution = (event.get("execution") or {}).get("arn")
+    if mode == "abort_after" and execution:
+        from shop import aws
+
+        aws.client("stepfunctions").stop_execution(
+            executionArn=execution, error="InjectedAbort", cause=f"after {step}"
+        )

@@ -1,0 +1,49 @@
+"""Orders as the owner sees them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shop.money import Money
+
+OrderStatus = Literal["PENDING", "PLACED", "CANCELLED"]
+
+
+class ShippingAddress(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    line1: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] = ""
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku: str
+    quantity: Annotated[int, Field(ge=1)]
+    unit_price: Money
+
+
+class HistoryEntry(BaseModel):
+    status: OrderStatus
+    at: str
+    note: str = ""
+
+
+class Order(BaseModel):
+    order_id: str
+    checkout_id: str
+    user_id: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    total: Money
+    shipping_address: ShippingAddress
+    history: list[HistoryEntry]
+    created_at: str
+    updated_at: str
