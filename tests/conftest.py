@@ -12,7 +12,12 @@ from shop_local.platform import LocalPlatform
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    local = LocalPlatform(port=0, state_dir=tmp_path_factory.mktemp("platform-state")).start()
+    local = LocalPlatform(
+        port=0,
+        state_dir=tmp_path_factory.mktemp("platform-state"),
+        # A 3-D Secure wait long enough for a test to authenticate, short enough to time out.
+        parameter_overrides={"PaymentActionTimeoutSeconds": "6"},
+    ).start()
     yield local
     local.stop()
 

@@ -1,9 +1,12 @@
 """localstripe, the Stripe API emulator, served from a thread of this process.
 
-In process (rather than as a subprocess) so that the platform can teach it the Stripe test
-payment methods it lacks: Stripe documents `pm_card_chargeDeclined` and
-`pm_card_authenticationRequired`, localstripe knows neither. Each maps to the test card Stripe
-uses for it. Nothing else of localstripe is changed.
+In process (rather than as a subprocess) so that the platform can fill two gaps where
+localstripe differs from Stripe, each in one small patch here:
+- the test payment methods Stripe documents and localstripe lacks (`pm_card_chargeDeclined`,
+  `pm_card_authenticationRequired`) map to the test card localstripe treats the same way;
+- when a customer completes 3-D Secure on a manual-capture intent, Stripe sends
+  `payment_intent.amount_capturable_updated` (or `payment_intent.payment_failed`); localstripe
+  sends nothing until capture, so the patch sends what Stripe would.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from typing import Any
 
 from aiohttp import web
 from localstripe import resources
-from localstripe.server import app
 
 # Stripe's documented test PaymentMethod ids -> a card number localstripe treats the same way
 # (localstripe declines charges on ...0341, where Stripe uses ...0002 for this id).
@@ -37,6 +39,34 @@ def _canonical_test_article(cls: Any, id: str) -> Any:
     return _original_canonical(cls, id)
 
 
+_original_authenticate = resources.PaymentIntent._api_authenticate.__func__
+
+
+def _authenticate(cls: Any, id: str, **kwargs: Any) -> Any:  # noqa: A002 (localstripe's name)
+    from localstripe.webhooks import schedule_webhook
+
+    intent = _original_authenticate(cls, id, **kwargs)
+    if intent.status == "requires_capture":
+        schedule_webhook(resources.Event("payment_intent.amount_capturable_updated", intent))
+    elif intent.status == "requires_payment_method":
+        schedule_webhook(resources.Event("payment_intent.payment_failed", intent))
+    return intent
+
+
+def _patch() -> None:
+    """Install both patches. localstripe's server binds its routes to these functions when it
+    is imported, so this runs before that import."""
+    resources.PaymentMethod._try_get_canonical_test_article = classmethod(_canonical_test_article)
+    resources.PaymentIntent._api_authenticate = classmethod(_authenticate)
+    for i, (method, url, _) in enumerate(resources.extra_apis):
+        if url == "/v1/payment_intents/{id}/_authenticate":
+            resources.extra_apis[i] = (method, url, resources.PaymentIntent._api_authenticate)
+
+
+_patch()
+from localstripe.server import app  # noqa: E402  (after the patches, see _patch)
+
+
 class StripeEmulator:
     def __init__(self, port: int) -> None:
         self.port = port
@@ -46,9 +76,6 @@ class StripeEmulator:
         self._thread = threading.Thread(target=self._run, name="localstripe", daemon=True)
 
     def start(self) -> StripeEmulator:
-        resources.PaymentMethod._try_get_canonical_test_article = classmethod(
-            _canonical_test_article
-        )
         resources.store.clear()  # a clean start, whatever a previous run left in this process
         self._thread.start()
         if not self._started.wait(10):

@@ -5,6 +5,7 @@ error type so that the state machine's Catch can tell OUT_OF_STOCK from a timeou
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -30,7 +31,7 @@ def task_handler(service: str) -> Callable[[Callable[[dict[str, Any]], Any]], Ta
     logger = get_logger(service)
 
     def decorate(task: Callable[[dict[str, Any]], Any]) -> TaskHandler:
-        name = task.__module__.rsplit(".", 1)[-1]
+        name = Path(task.__code__.co_filename).stem  # the step: reserve_stock, capture_payment
 
         def handler(event: dict[str, Any], context: Any) -> Any:
             logger.thread_safe_clear_keys()
