@@ -29,7 +29,7 @@ EXTRA_TEST_METHODS = {
 _original_canonical = resources.PaymentMethod._try_get_canonical_test_article.__func__
 
 
-def _canonical_test_article(cls: Any, id: str) -> Any:
+def _canonical_test_article(cls: Any, /, id: str) -> Any:
     card_number = EXTRA_TEST_METHODS.get(id)
     if card_number is not None:
         return resources.PaymentMethod(
@@ -42,7 +42,7 @@ def _canonical_test_article(cls: Any, id: str) -> Any:
 _original_authenticate = resources.PaymentIntent._api_authenticate.__func__
 
 
-def _authenticate(cls: Any, id: str, **kwargs: Any) -> Any:  # noqa: A002 (localstripe's name)
+def _authenticate(cls: Any, /, id: str, **kwargs: Any) -> Any:
     from localstripe.webhooks import schedule_webhook
 
     intent = _original_authenticate(cls, id, **kwargs)
