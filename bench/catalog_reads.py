@@ -108,10 +108,9 @@ class ReadsReport:
     list_bytes: int  # size of one GET /products?limit=20 response body
     nodelay: bool  # whether the TCP_NODELAY diagnostic rows (one client) were measured
 
-    def cell(self, operation: str, path: str, clients: int) -> Cell:
-        return next(
-            c for c in self.cells if (c.operation, c.path, c.clients) == (operation, path, clients)
-        )
+    def cell(self, operation: str, path: str, clients: int) -> Cell | None:
+        wanted = (operation, path, clients)
+        return next((c for c in self.cells if (c.operation, c.path, c.clients) == wanted), None)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -14,9 +14,9 @@ For every run `shop.inventory.service._transact` is wrapped (for the benchmark o
 transactions and the cancelled ones (a failed condition, or on DynamoDB also a conflict with
 another transaction), reported as cancellations per successful reservation. After every run
 `shop.inventory.audit.audit()` must find nothing (ledger, stock items and held reservations
-agree), and the inventory table is then emptied: moto's Query reads every item of the table, so
-a table that grows run after run would slow the later runs for a reason DynamoDB does not have.
-Each figure is the median of `--runs` runs; the runs of the cells are interleaved.
+agree), and the inventory table is then emptied: moto's Query reads and sorts every item of the
+table, so a table that grows run after run would slow the later runs for a reason DynamoDB does
+not have. Each figure is the median of `--runs` runs; the runs of the cells are interleaved.
 
     .venv/bin/python bench/inventory_reservations.py [--reservations 200] [--runs 3]
                                                      [--buyers 200] [--units 50]
@@ -181,6 +181,7 @@ class Report:
     started: datetime
     seconds: float
     command: str
+    loads: tuple[str, str]  # load average (1/5/15 min) at the start and at the end
 
     def cell(self, shards: int, clients: int) -> ThroughputCell:
         return next(c for c in self.throughput if (c.shards, c.clients) == (shards, clients))
@@ -307,8 +308,8 @@ def sell_out_run(sku: str, shards: int, buyers: int, units: int) -> SellOutRun:
             outcome = "out_of_stock"
         except Throttled:
             outcome = "throttled"
-        except Exception:
-            outcome = "error"
+        except Exception as error:
+            outcome = f"error: {type(error).__name__}"
         spans[index] = (started, time.perf_counter())
         with lock:
             outcomes[outcome] += 1
@@ -323,13 +324,15 @@ def sell_out_run(sku: str, shards: int, buyers: int, units: int) -> SellOutRun:
 
     levels = [lvl for lvl in service.stock_levels(sku) if lvl.warehouse_id == WAREHOUSE]
     assert outcomes["ok"] == units, f"{sku}: {outcomes['ok']} of {units} units reserved"
+    unexpected = {k: v for k, v in outcomes.items() if k.startswith("error")}
+    assert not unexpected, f"{sku}: reservations failed: {unexpected}"
     assert sum(lvl.available for lvl in levels) == 0
     assert sum(lvl.reserved for lvl in levels) == units
     return SellOutRun(
         succeeded=outcomes["ok"],
         out_of_stock=outcomes["out_of_stock"],
         throttled=outcomes["throttled"],
-        other_errors=outcomes["error"],
+        other_errors=sum(unexpected.values()),
         seconds=seconds,
         transactions=counts.transactions,
         cancelled=counts.cancelled,
@@ -341,7 +344,7 @@ def measure(reservations: int, runs: int, buyers: int, units: int, command: str)
     logging.getLogger().setLevel(logging.WARNING)
     # 200 buyers share the service's one client, whose pool keeps 50 connections.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    started, clock = datetime.now(UTC), time.perf_counter()
+    started, clock, load_at_start = datetime.now(UTC), time.perf_counter(), load_average()
     throughput = [ThroughputCell(s, c) for s in SHARDS for c in CLIENTS]
     sell_out = [SellOutCell(s) for s in SELL_OUT_SHARDS]
     audits = 0
@@ -395,6 +398,7 @@ def measure(reservations: int, runs: int, buyers: int, units: int, command: str)
         started=started,
         seconds=time.perf_counter() - clock,
         command=command,
+        loads=(load_at_start, load_average()),
     )
 
 
@@ -407,6 +411,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def package_version(name: str) -> str:
@@ -444,6 +452,8 @@ def to_markdown(report: Report) -> str:
         f"- **Machine**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable); "
         f"{platform.python_implementation()} {platform.python_version()}; "
         f"moto {package_version('moto')}, boto3 {package_version('boto3')}",
+        f"- **Load average** (1/5/15 min) at the start: {report.loads[0]}; at the end: "
+        f"{report.loads[1]}",
         f"- **Statistic**: every figure is the **median of {report.runs} runs**; the runs of "
         "the rows are interleaved. After every run `shop.inventory.audit.audit()` found no "
         f"problem ({report.audits} audits, the last one over the final sell-out's state), "

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from helpers import Api, assert_error, emulator_client, product_payload, unique
 from shop_local.platform import LocalPlatform
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def create(api: Api, payload: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -171,6 +176,9 @@ def test_product_changes_are_published_on_the_event_bus(api: Api, platform: Loca
             detail = json.loads(message["Body"])["detail"]
             if detail["data"]["product_id"] == product["product_id"]:
                 seen[detail["data"]["version"]] = detail
+    schema = json.loads((REPO / "events" / "schemas" / "ProductChanged.json").read_text())
+    for detail in seen.values():
+        jsonschema.validate(detail, schema)
     assert seen[1]["data"]["change"] == "created"
     assert seen[1]["correlation_id"] == "trace-me-123"
     assert seen[1]["event_id"] == f"ProductChanged:{product['product_id']}:1"
