@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +43,13 @@ MARKER = "--- bench: handler import starts here ---"
 TOP_PACKAGES = 5
 PROJECT_PACKAGES = frozenset({"shop", "shop_local"})
 
-# Runs in the fresh interpreter: argv = module path, handler attribute, marker, check flag.
-# importlib.util is imported before the clock starts: a Lambda runtime has it loaded already.
+# Runs in the fresh interpreter: argv = module path, handler attribute, marker. importlib.util
+# is imported before the clock starts (a Lambda runtime has it loaded already), and the child
+# leaves with os._exit: interpreter teardown is no part of a cold start.
 CHILD = """
-import importlib.util, json, sys, time
+import importlib.util, json, os, sys, time
 
-path, attribute, marker, check = sys.argv[1:5]
-network = []
-if check == "1":
-    def audit(event, args):
-        if event in ("socket.connect", "socket.getaddrinfo"):
-            network.append(event + " " + repr(args[1] if event == "socket.connect" else args[0]))
-    sys.addaudithook(audit)
+path, attribute, marker = sys.argv[1:4]
 before = len(sys.modules)
 sys.stderr.write(marker + "\\n")
 sys.stderr.flush()
@@ -65,14 +60,42 @@ spec.loader.exec_module(module)
 elapsed = time.perf_counter() - start
 if not callable(getattr(module, attribute, None)):
     raise SystemExit(f"{path} has no callable {attribute}")
-aws = sys.modules.get("shop.aws")
-clients = aws.client.cache_info().currsize if aws is not None else 0
-print(json.dumps({
-    "import_ms": elapsed * 1000,
-    "modules": len(sys.modules) - before,
-    "network": network,
-    "aws_clients": clients,
-}))
+print(json.dumps({"import_ms": elapsed * 1000, "modules": len(sys.modules) - before}))
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
+"""
+
+# One interpreter loads every handler in turn (argv[1]: JSON [[name, path, attribute], ...]),
+# filling the bytecode cache, and reports per handler the network use (an audit hook sees every
+# connect and name lookup) and the AWS clients created while it loaded.
+CHECK_ALL = """
+import importlib.util, json, sys, time
+
+events = []
+def audit(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        events.append(event + " " + repr(args[1] if event == "socket.connect" else args[0]))
+sys.addaudithook(audit)
+reports = {}
+for name, path, attribute in json.loads(sys.argv[1]):
+    seen = len(events)
+    aws = sys.modules.get("shop.aws")
+    clients = aws.client.cache_info().currsize if aws is not None else 0
+    start = time.perf_counter()
+    spec = importlib.util.spec_from_file_location(f"bench_handler_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    elapsed = time.perf_counter() - start
+    if not callable(getattr(module, attribute, None)):
+        raise SystemExit(f"{path} has no callable {attribute}")
+    aws = sys.modules.get("shop.aws")
+    reports[name] = {
+        "import_ms": elapsed * 1000,
+        "network": events[seen:],
+        "aws_clients": (aws.client.cache_info().currsize if aws is not None else 0) - clients,
+    }
+print(json.dumps(reports))
 """
 
 
@@ -80,12 +103,11 @@ print(json.dumps({
 class HandlerTiming:
     logical_id: str
     handler: str  # path relative to the repository, with the handler attribute
-    import_ms: list[float]
-    process_ms: list[float]
-    first_run_ms: float  # the untimed first run (only the very first compiled bytecode)
-    modules: int
-    network: list[str]
-    aws_clients: int
+    network: list[str]  # connections and name lookups while it was imported
+    aws_clients: int  # AWS clients created while it was imported
+    import_ms: list[float] = field(default_factory=list)
+    process_ms: list[float] = field(default_factory=list)
+    modules: int = 0  # modules it loads into a fresh interpreter
 
     @property
     def median_import_ms(self) -> float:
@@ -157,11 +179,9 @@ def module_path(spec: FunctionSpec) -> tuple[Path, str]:
     return spec.code_uri / f"{module_name.replace('.', '/')}.py", attribute
 
 
-def run_child(
-    path: Path, attribute: str, env: dict[str, str], *, check: bool = False
-) -> tuple[dict[str, Any], float]:
+def run_child(path: Path, attribute: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
     """Load one handler module in a fresh interpreter: (its report, process wall time in ms)."""
-    command = [sys.executable, "-c", CHILD, str(path), attribute, MARKER, "1" if check else "0"]
+    command = [sys.executable, "-c", CHILD, str(path), attribute, MARKER]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall_ms = (time.perf_counter() - start) * 1000
@@ -169,6 +189,29 @@ def run_child(
         raise RuntimeError(f"loading {path} failed:\n{done.stderr}")
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return report, wall_ms
+
+
+def check_all(
+    template: Template, specs: list[FunctionSpec], cache_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """The untimed first load of every handler, in one interpreter (see CHECK_ALL)."""
+    env: dict[str, str] = {}
+    for spec in specs:
+        env.update(dummy_environment(template, spec, cache_dir))
+    handlers = [
+        [s.logical_id, str(path), attribute] for s in specs for path, attribute in [module_path(s)]
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_ALL, json.dumps(handlers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loading the handlers failed:\n{done.stderr}")
+    reports: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return reports
 
 
 def interpreter_baseline(env: dict[str, str], repeats: int) -> list[float]:
@@ -180,33 +223,13 @@ def interpreter_baseline(env: dict[str, str], repeats: int) -> list[float]:
     return timings[1:]
 
 
-def check_handler(
-    template: Template, spec: FunctionSpec, cache_dir: Path
-) -> tuple[HandlerTiming, dict[str, str]]:
-    """The untimed first run: fills the bytecode cache and looks for network use at import."""
-    path, attribute = module_path(spec)
-    env = dummy_environment(template, spec, cache_dir)
-    first, _wall = run_child(path, attribute, env, check=True)
-    timing = HandlerTiming(
-        logical_id=spec.logical_id,
-        handler=f"{path.relative_to(REPO_ROOT)}:{attribute}",
-        import_ms=[],
-        process_ms=[],
-        first_run_ms=float(first["import_ms"]),
-        modules=int(first["modules"]),
-        network=list(first["network"]),
-        aws_clients=int(first["aws_clients"]),
-    )
-    return timing, env
-
-
 def import_profile(template: Template, spec: FunctionSpec, cache_dir: Path) -> Profile:
     """Load the handler under -X importtime. Self time is attributed to top-level packages;
     a third-party module imported straight from the handler or the project's own code is an
     entry point, and its cumulative time is what the project pays for importing it."""
     path, attribute = module_path(spec)
     env = dummy_environment(template, spec, cache_dir)
-    command = [sys.executable, "-X", "importtime", "-c", CHILD, str(path), attribute, MARKER, "0"]
+    command = [sys.executable, "-X", "importtime", "-c", CHILD, str(path), attribute, MARKER]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     lines = done.stderr.splitlines()
     rows: list[tuple[str, int, int, int]] = []  # module, depth, self us, cumulative us
@@ -255,21 +278,31 @@ def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
     specs = template.functions()
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
         cache_dir = Path(cache)
-        checked = [check_handler(template, spec, cache_dir) for spec in specs]
-        cold_ms = checked[0][0].first_run_ms  # the only load that compiled everything
-        baseline_env = dummy_environment(template, specs[0], cache_dir)
-        interpreter = interpreter_baseline(baseline_env, repeats)
+        checks = check_all(template, specs, cache_dir)
+        handlers = [
+            HandlerTiming(
+                logical_id=spec.logical_id,
+                handler=f"{path.relative_to(REPO_ROOT)}:{attribute}",
+                network=list(checks[spec.logical_id]["network"]),
+                aws_clients=int(checks[spec.logical_id]["aws_clients"]),
+            )
+            for spec in specs
+            for path, attribute in [module_path(spec)]
+        ]
+        cold_ms = float(checks[specs[0].logical_id]["import_ms"])  # it compiled everything
+        environments = [dummy_environment(template, spec, cache_dir) for spec in specs]
+        interpreter = interpreter_baseline(environments[0], repeats)
         # Round-robin over the handlers, so that drift in the machine's speed is shared out.
         for _ in range(repeats):
-            for spec, (timing, env) in zip(specs, checked, strict=True):
+            for spec, timing, env in zip(specs, handlers, environments, strict=True):
                 path, attribute = module_path(spec)
                 report, wall = run_child(path, attribute, env)
                 timing.import_ms.append(float(report["import_ms"]))
                 timing.process_ms.append(wall)
-        handlers = [timing for timing, _env in checked]
+                timing.modules = int(report["modules"])
         for timing in handlers:
             print(
-                f"  {timing.logical_id:32} {timing.median_import_ms:8.1f} ms import "
+                f"  {timing.logical_id:36} {timing.median_import_ms:8.1f} ms import "
                 f"(runs: {', '.join(f'{t:.1f}' for t in timing.import_ms)})",
                 file=sys.stderr,
             )

@@ -371,7 +371,7 @@ def test_checkouts_and_orders_are_visible_to_their_owner_only(
     ]
 
 
-def test_order_placed_is_published_and_matches_its_schema(
+def test_order_placed_is_published_with_the_callers_correlation_id_and_matches_its_schema(
     api: Api, platform: LocalPlatform
 ) -> None:
     sqs, events = emulator_client(platform, "sqs"), emulator_client(platform, "events")
@@ -386,7 +386,17 @@ def test_order_placed_is_published_and_matches_its_schema(
     )
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
     sku = stocked_sku(api, 5)
-    _, view = checkout(api, platform, unique("buyer"), {sku: 1})
+    user = unique("buyer")
+    fill_cart(api, user, {sku: 1})
+    trace = unique("trace")
+    response = api.post(
+        "/checkout",
+        json={"payment_method": "pm_card_visa", "shipping_address": ADDRESS},
+        user=user,
+        headers={"Idempotency-Key": unique("k"), "X-Correlation-Id": trace},
+    )
+    assert response.headers["X-Correlation-Id"] == trace
+    view = wait_for(api, user, response.json()["checkout_id"])
     schema = json.loads((EVENT_SCHEMAS / "OrderPlaced.json").read_text())
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -397,5 +407,7 @@ def test_order_placed_is_published_and_matches_its_schema(
             if envelope["detail"]["data"]["order_id"] == view["order_id"]:
                 assert envelope["detail-type"] == "OrderPlaced"
                 jsonschema.validate(envelope["detail"], schema)
+                # The caller's correlation id followed the request through the saga.
+                assert envelope["detail"]["correlation_id"] == trace
                 return
     raise AssertionError("OrderPlaced never arrived")
