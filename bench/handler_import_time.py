@@ -4,14 +4,15 @@ Each AWS::Serverless::Function's handler module (CodeUri + Handler) is loaded th
 platform loads it (`importlib.util.spec_from_file_location` + `exec_module`), in a FRESH
 interpreter per measurement, so nothing is already in `sys.modules`. The child times only the
 load of the module file with `time.perf_counter()`; the parent also times the whole process
-(interpreter start-up + load), and a bare interpreter (`python -c pass`) for reference.
+(spawn, interpreter start-up and the load; the child skips teardown with `os._exit`), and a bare
+interpreter (`python -c pass`) for reference.
 
-Per handler: one untimed first run (it compiles bytecode into a private cache and checks, with an
-audit hook, that importing opens no network connection and creates no AWS client), then
-`--repeats` timed runs, taking the handlers in turn; the table shows the median. The heaviest
-handler is then loaded once more under `-X importtime`, and its import time is attributed to
-top-level packages (the sum of each module's own "self" time), and to the third-party packages
-the handler and the `shop` package import (cumulative time).
+First one untimed interpreter loads every handler in turn: it compiles bytecode into a private
+cache and checks, with an audit hook, that importing opens no network connection and creates no
+AWS client. Then `--repeats` timed runs per handler, taking the handlers in turn; the table shows
+the median. The heaviest handler is then loaded once more under `-X importtime`, and its import
+time is attributed to top-level packages (the sum of each module's own "self" time), and to the
+third-party packages the handler and the `shop` package import (cumulative time).
 
 The children get a minimal environment: the function's template variables with dummy resource
 names, dummy AWS credentials and an endpoint nobody listens on. Bytecode goes to a temporary
@@ -198,9 +199,10 @@ def check_all(
     env: dict[str, str] = {}
     for spec in specs:
         env.update(dummy_environment(template, spec, cache_dir))
-    handlers = [
-        [s.logical_id, str(path), attribute] for s in specs for path, attribute in [module_path(s)]
-    ]
+    handlers = []
+    for spec in specs:
+        path, attribute = module_path(spec)
+        handlers.append([spec.logical_id, str(path), attribute])
     done = subprocess.run(
         [sys.executable, "-c", CHECK_ALL, json.dumps(handlers)],
         env=env,
@@ -332,10 +334,11 @@ def to_markdown(report: ImportReport) -> str:
     rows = [
         f"Each handler module loaded in a fresh `python` process (Python {report.python}); "
         f"**median of {report.repeats} runs** per handler (handlers taken in turn), after one "
-        "untimed run each that filled the bytecode cache and checked for network use. "
-        "*Import* is the load of the module file alone, timed inside the child; *process* is "
-        "the child's whole wall time as the parent saw it (spawn, interpreter start-up, the load, "
-        "and shutdown).",
+        "untimed load of every handler in a single interpreter that filled the bytecode cache "
+        "and watched for network use and AWS clients. *Import* is the load of the module file "
+        "alone, timed inside the child; *process* is the child's wall time as the parent saw "
+        "it: spawn, interpreter start-up and the load (the child then leaves with `os._exit`, "
+        "skipping interpreter teardown, which no cold start pays).",
         "",
         "| Function | Handler | Import ms (median) | Import ms (min-max) | Process ms (median) "
         "| Modules loaded | Network / AWS clients at import |",

@@ -183,7 +183,9 @@ def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> str:
     # No __pycache__ in the repository from these runs (the import benchmark keeps its own).
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     print(f"$ {shlex.join(command)}", file=sys.stderr)
+    started = time.perf_counter()
     subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    print(f"{benchmark.script}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return output.read_text()
 
 

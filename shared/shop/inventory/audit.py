@@ -16,7 +16,8 @@ from shop.dynamo import from_item
 
 def _scan() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": inventory_table(), "ConsistentRead": True}
+    # Pages of 500: the emulator serializes a whole page at once.
+    request: dict[str, Any] = {"TableName": inventory_table(), "ConsistentRead": True, "Limit": 500}
     while True:
         response = aws.client("dynamodb").scan(**request)
         items += [from_item(item) for item in response.get("Items", [])]
