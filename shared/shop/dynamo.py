@@ -32,6 +32,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def transact(writes: list[dict[str, Any]], *, table: str | None = None) -> list[str] | None:
+    """Run a TransactWriteItems: None when it committed, else one cancellation code per item
+    (callers decide which failed condition means what). `table` fills in every TableName."""
+    from shop import aws
+
+    if table is not None:
+        for write in writes:
+            next(iter(write.values()))["TableName"] = table
+    try:
+        aws.client("dynamodb").transact_write_items(TransactItems=writes)
+        return None
+    except ClientError as error:
+        if error_code(error) != "TransactionCanceledException":
+            raise
+        return cancellation_codes(error)
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 

@@ -52,6 +52,16 @@ def checkout(
     return checkout_id, view
 
 
+def wait_until_stopped(platform: LocalPlatform, execution_name: str) -> None:
+    """Until the execution is no longer running (the injected abort stopped it)."""
+    sfn = emulator_client(platform, "stepfunctions")
+    arn = platform.provisioner.refs["CheckoutStateMachine"].replace(":stateMachine:", ":execution:")
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=f"{arn}:{execution_name}")["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_a_checkout_places_one_order_captures_once_commits_stock_and_empties_the_cart(
     api: Api, platform: LocalPlatform
 ) -> None:
@@ -237,12 +247,7 @@ def test_a_run_that_stops_after_capture_is_finished_by_the_recovery_sweep(
     cart = fill_cart(api, user, {sku: 2})
     faults.inject("capture_payment", "abort_after")
     checkout_id = start(api, user)
-    sfn = emulator_client(platform, "stepfunctions")
-    arn = platform.provisioner.refs["CheckoutStateMachine"].replace(":stateMachine:", ":execution:")
-    deadline = time.monotonic() + 30
-    while sfn.describe_execution(executionArn=f"{arn}:{checkout_id}")["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_until_stopped(platform, checkout_id)
     assert api.get(f"/checkout/{checkout_id}", user=user).json()["status"] == "PENDING"
     os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(11 * 60)
     try:
@@ -263,12 +268,7 @@ def test_a_run_stopped_until_its_reservation_expired_is_compensated_by_recovery(
     cart = fill_cart(api, user, {sku: 2})
     faults.inject("authorize_payment", "abort_after")
     checkout_id = start(api, user)
-    sfn = emulator_client(platform, "stepfunctions")
-    arn = platform.provisioner.refs["CheckoutStateMachine"].replace(":stateMachine:", ":execution:")
-    deadline = time.monotonic() + 30
-    while sfn.describe_execution(executionArn=f"{arn}:{checkout_id}")["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_until_stopped(platform, checkout_id)
     os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(45 * 60)  # the 30-minute hold lapses
     try:
         platform.functions.invoke("SweepExpiredReservationsFunction", scheduled_event("s"))

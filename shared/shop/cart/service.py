@@ -31,7 +31,7 @@ from shop.catalog.models import SkuRecord
 from shop.catalog.service import get_skus
 from shop.clock import iso_now, now
 from shop.config import cart_table
-from shop.dynamo import cancellation_codes, error_code, from_item, to_item
+from shop.dynamo import error_code, from_item, to_item, transact
 from shop.errors import Conflict, NotFound, Throttled, ValidationFailed
 from shop.money import Money
 
@@ -64,15 +64,7 @@ def _client() -> Any:
 
 
 def _transact(writes: list[dict[str, Any]]) -> list[str] | None:
-    for write in writes:
-        next(iter(write.values()))["TableName"] = cart_table()
-    try:
-        _client().transact_write_items(TransactItems=writes)
-        return None
-    except ClientError as error:
-        if error_code(error) != "TransactionCanceledException":
-            raise
-        return cancellation_codes(error)
+    return transact(writes, table=cart_table())
 
 
 def _touch_meta(owner: str, *, line_delta: int = 0, guard_limit: bool = False) -> dict[str, Any]:

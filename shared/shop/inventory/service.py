@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from shop import aws
 from shop.clock import iso_now, now
 from shop.config import inventory_table
-from shop.dynamo import cancellation_codes, error_code, from_item, to_item
+from shop.dynamo import error_code, from_item, to_item, transact
 from shop.errors import (
     Conflict,
     NotFound,
@@ -124,13 +124,7 @@ def _transact(writes: list[dict[str, Any]]) -> list[str] | None:
     """Run a transaction; None when it committed, else the cancellation codes."""
     if len(writes) > _MAX_TRANSACTION_ITEMS:
         raise ValidationFailed("the change touches too many stock items at once")
-    try:
-        _client().transact_write_items(TransactItems=writes)
-        return None
-    except ClientError as error:
-        if error_code(error) != "TransactionCanceledException":
-            raise
-        return cancellation_codes(error)
+    return transact(writes)
 
 
 # ----------------------------------------------------------------------------- admin changes

@@ -12,7 +12,7 @@ from shop.clock import iso_now
 from shop.config import orders_table
 from shop.dynamo import error_code, from_item, to_item
 from shop.errors import Conflict, NotFound
-from shop.orders.models import Order, OrderLine, ShippingAddress
+from shop.orders.models import HistoryEntry, Order, OrderLine, ShippingAddress
 from shop.pagination import decode_cursor, encode_cursor
 
 _USER_INDEX_KEYS = frozenset({"pk", "user_id", "created_at"})
@@ -48,7 +48,7 @@ def create_pending(
         lines=lines,
         total=total,
         shipping_address=shipping_address,
-        history=[{"status": "PENDING", "at": now, "note": "checkout started"}],  # type: ignore[list-item]
+        history=[HistoryEntry(status="PENDING", at=now, note="checkout started")],
         created_at=now,
         updated_at=now,
     )
