@@ -16,7 +16,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         port=0,
         state_dir=tmp_path_factory.mktemp("platform-state"),
         # A 3-D Secure wait long enough for a test to authenticate, short enough to time out.
-        parameter_overrides={"PaymentActionTimeoutSeconds": "6"},
+        parameter_overrides={"PaymentActionTimeoutSeconds": "8"},
     ).start()
     yield local
     local.stop()
