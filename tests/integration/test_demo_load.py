@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from helpers import Api, emulator_client
+from helpers import Api
+from shop.inventory.service import stock_levels
 from shop_local import demo
 from shop_local.demo_catalog import build_demo_catalog
 from shop_local.platform import LocalPlatform
@@ -35,12 +36,6 @@ def test_the_demo_catalog_loads_once_and_is_served(
     assert served["name"] == product["name"]
     assert served["variants"] == product["variants"]
 
-    dynamodb = emulator_client(platform, "dynamodb")
-    sku = product["variants"][0]["sku"]
-    stock = dynamodb.query(
-        TableName=platform.environment["INVENTORY_TABLE"],
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :stock)",
-        ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}, ":stock": {"S": "STOCK#"}},
-    )["Items"]
+    stock = stock_levels(product["variants"][0]["sku"])
     assert stock
-    assert all(int(level["on_hand"]["N"]) > 0 for level in stock)
+    assert all(level.on_hand > 0 for level in stock)

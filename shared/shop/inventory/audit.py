@@ -38,7 +38,7 @@ def audit() -> list[str]:
             key = (item["sku"], item["warehouse_id"], item["shard"])
             ledger[key][0] += item["on_hand_delta"]
             ledger[key][1] += item["reserved_delta"]
-        elif sk.startswith("STOCK#"):
+        elif item["pk"].startswith("STOCK#"):
             stock[(item["sku"], item["warehouse_id"], item["shard"])] = item
         elif sk == "RESERVATION" and item["status"] == "HELD":
             for allocation in item["allocations"]:

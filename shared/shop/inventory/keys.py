@@ -1,9 +1,13 @@
 """The inventory table's item keys, in one place.
 
-pk = SKU#<sku>               sk = STOCK#<warehouse>#<shard>  on_hand, reserved
-pk = SKU#<sku>               sk = CONFIG                     shards (hot-SKU split)
-pk = RESERVATION#<checkout>  sk = RESERVATION                lines, status, expires_at
-pk = LEDGER#<sku>            sk = <iso time>#<movement id>   one movement of stock
+    pk = STOCK#<sku>#<shard>      sk = WH#<warehouse>   on_hand, reserved, available
+    pk = SKU#<sku>                sk = CONFIG           shards: how many stock partitions
+    pk = RESERVATION#<checkout>   sk = RESERVATION      lines, allocations, status, expires_at
+    pk = LEDGER#<sku>#<shard>     sk = <iso time>#<id>  one movement of one stock item
+
+The shard is part of the *partition* key of stock items and of their ledger entries: DynamoDB's
+per-partition limit (about 1,000 writes per second) then applies to each shard, not to the SKU.
+A shard in the sort key only would leave every shard of a SKU in one partition.
 """
 
 from __future__ import annotations
@@ -11,26 +15,25 @@ from __future__ import annotations
 from typing import Any
 
 
-def sku_pk(sku: str) -> str:
-    return f"SKU#{sku}"
+def stock_pk(sku: str, shard: int) -> str:
+    return f"STOCK#{sku}#{shard:03d}"
 
 
-def stock_sk(warehouse_id: str, shard: int) -> str:
-    return f"STOCK#{warehouse_id}#{shard:03d}"
+def stock_sk(warehouse_id: str) -> str:
+    return f"WH#{warehouse_id}"
 
 
 def stock_key(sku: str, warehouse_id: str, shard: int) -> dict[str, Any]:
-    return {"pk": {"S": sku_pk(sku)}, "sk": {"S": stock_sk(warehouse_id, shard)}}
+    return {"pk": {"S": stock_pk(sku, shard)}, "sk": {"S": stock_sk(warehouse_id)}}
 
 
-def parse_stock_sk(sk: str) -> tuple[str, int]:
-    _, warehouse_id, shard = sk.split("#")
-    return warehouse_id, int(shard)
+def config_key(sku: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SKU#{sku}"}, "sk": {"S": "CONFIG"}}
 
 
 def reservation_key(checkout_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"RESERVATION#{checkout_id}"}, "sk": {"S": "RESERVATION"}}
 
 
-def ledger_pk(sku: str) -> str:
-    return f"LEDGER#{sku}"
+def ledger_pk(sku: str, shard: int) -> str:
+    return f"LEDGER#{sku}#{shard:03d}"

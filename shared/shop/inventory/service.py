@@ -29,11 +29,11 @@ from shop.errors import (
 )
 from shop.inventory.allocation import Unavailable, merge_lines, plan, split_evenly
 from shop.inventory.keys import (
+    config_key,
     ledger_pk,
-    parse_stock_sk,
     reservation_key,
-    sku_pk,
     stock_key,
+    stock_pk,
     stock_sk,
 )
 from shop.inventory.models import (
@@ -55,28 +55,56 @@ def _client() -> Any:
 
 
 # ----------------------------------------------------------------------------- reading stock
-def stock_levels(sku: str, *, consistent: bool = True) -> list[StockLevel]:
-    response = _client().query(
-        TableName=inventory_table(),
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :stock)",
-        ExpressionAttributeValues={":pk": {"S": sku_pk(sku)}, ":stock": {"S": "STOCK#"}},
-        ConsistentRead=consistent,
+def shard_count(sku: str, *, consistent: bool = True) -> int:
+    """How many stock partitions the SKU uses (1 unless an admin split it)."""
+    item = (
+        _client()
+        .get_item(TableName=inventory_table(), Key=config_key(sku), ConsistentRead=consistent)
+        .get("Item")
     )
+    return int(item["shards"]["N"]) if item else 1
+
+
+def stock_levels(sku: str, *, consistent: bool = True) -> list[StockLevel]:
+    """Every stock item of the SKU: one Query per shard partition."""
     levels = []
-    for item in response.get("Items", []):
-        data = from_item(item)
-        warehouse_id, shard = parse_stock_sk(data["sk"])
-        levels.append(
-            StockLevel(
-                sku=sku,
-                warehouse_id=warehouse_id,
-                shard=shard,
-                on_hand=data["on_hand"],
-                reserved=data["reserved"],
-                available=data["available"],
-            )
+    for shard in range(shard_count(sku, consistent=consistent)):
+        response = _client().query(
+            TableName=inventory_table(),
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": stock_pk(sku, shard)}},
+            ConsistentRead=consistent,
         )
+        for item in response.get("Items", []):
+            data = from_item(item)
+            levels.append(
+                StockLevel(
+                    sku=sku,
+                    warehouse_id=data["warehouse_id"],
+                    shard=data["shard"],
+                    on_hand=data["on_hand"],
+                    reserved=data["reserved"],
+                    available=data["available"],
+                )
+            )
     return levels
+
+
+def _use_shards(sku: str, shards: int) -> None:
+    """Record that the SKU now spans `shards` partitions (the count only grows: a warehouse
+    with fewer shards leaves the others' partitions empty, which readers skip cheaply). Written
+    before the stock itself, so readers never miss a shard that holds stock."""
+    try:
+        _client().update_item(
+            TableName=inventory_table(),
+            Key=config_key(sku),
+            UpdateExpression="SET shards = :n",
+            ConditionExpression="attribute_not_exists(shards) OR shards < :n",
+            ExpressionAttributeValues={":n": {"N": str(shards)}},
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
 
 
 def availability(sku: str) -> Availability:
@@ -104,7 +132,7 @@ def _ledger_entry(
             "TableName": inventory_table(),
             "Item": to_item(
                 {
-                    "pk": ledger_pk(sku),
+                    "pk": ledger_pk(sku, shard),
                     "sk": f"{at}#{uuid.uuid4().hex}",
                     "sku": sku,
                     "warehouse_id": warehouse_id,
@@ -137,6 +165,8 @@ def set_stock(
         current = [lvl for lvl in stock_levels(sku) if lvl.warehouse_id == warehouse_id]
         by_shard = {lvl.shard: lvl for lvl in current}
         count = shards or max(len(current), 1)
+        if count > 1:
+            _use_shards(sku, count)
         reserved = sum(lvl.reserved for lvl in current)
         if quantity < reserved:
             raise Conflict(
@@ -192,8 +222,8 @@ def _put_level(
         "TableName": inventory_table(),
         "Item": to_item(
             {
-                "pk": sku_pk(sku),
-                "sk": stock_sk(warehouse_id, shard),
+                "pk": stock_pk(sku, shard),
+                "sk": stock_sk(warehouse_id),
                 "sku": sku,
                 "warehouse_id": warehouse_id,
                 "shard": shard,
@@ -526,8 +556,8 @@ def seed_stock(levels: Iterable[tuple[str, str, int]]) -> int:
         items.append(
             to_item(
                 {
-                    "pk": sku_pk(sku),
-                    "sk": stock_sk(warehouse_id, 0),
+                    "pk": stock_pk(sku, 0),
+                    "sk": stock_sk(warehouse_id),
                     "sku": sku,
                     "warehouse_id": warehouse_id,
                     "shard": 0,
@@ -540,7 +570,7 @@ def seed_stock(levels: Iterable[tuple[str, str, int]]) -> int:
         items.append(
             to_item(
                 {
-                    "pk": ledger_pk(sku),
+                    "pk": ledger_pk(sku, 0),
                     "sk": f"{at}#{uuid.uuid4().hex}",
                     "sku": sku,
                     "warehouse_id": warehouse_id,
