@@ -454,7 +454,8 @@ def to_markdown(report: Report) -> str:
         f"moto {package_version('moto')}, boto3 {package_version('boto3')}",
         f"- **Load average** (1/5/15 min) at the start: {report.loads[0]}; at the end: "
         f"{report.loads[1]}",
-        f"- **Statistic**: every figure is the **median of {report.runs} runs**; the runs of "
+        f"- **Statistic**: every figure is the **median of {report.runs} "
+        f"run{'' if report.runs == 1 else 's'}**; the runs of "
         "the rows are interleaved. After every run `shop.inventory.audit.audit()` found no "
         f"problem ({report.audits} audits, the last one over the final sell-out's state), "
         "and the inventory table was then emptied: moto's Query sorts every item of the "

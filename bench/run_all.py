@@ -6,7 +6,7 @@ what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` for the secti
 everything else in the file (the hand-written interpretation, other sections) is kept. A section
 whose markers are missing is appended under its own `##` heading.
 
-    .venv/bin/python bench/run_all.py [--only imports|reads] [--quick] [--doc PATH]
+    .venv/bin/python bench/run_all.py [--only imports|reads|inventory] [--quick] [--doc PATH]
 """
 
 from __future__ import annotations
@@ -28,7 +28,15 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
-PACKAGES = ("boto3", "moto", "werkzeug", "requests", "pydantic", "aws-lambda-powertools")
+PACKAGES = (
+    "boto3",
+    "moto",
+    "werkzeug",
+    "requests",
+    "pydantic",
+    "aws-lambda-powertools",
+    "stripe",
+)
 
 SKELETON = """# Benchmarks
 
@@ -67,6 +75,13 @@ BENCHMARKS = (
         "Catalog reads: local gateway vs direct emulator calls",
         "catalog_reads.py",
         ("--duration", "1", "--runs", "1", "--warmup", "0.5", "--products", "100"),
+    ),
+    Benchmark(
+        "inventory",
+        "inventory-reservations",
+        "Inventory reservations: one hot SKU, unsharded and sharded",
+        "inventory_reservations.py",
+        ("--reservations", "20", "--runs", "1"),
     ),
 )
 
