@@ -6,7 +6,8 @@ what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` for the secti
 everything else in the file (the hand-written interpretation, other sections) is kept. A section
 whose markers are missing is appended under its own `##` heading.
 
-    .venv/bin/python bench/run_all.py [--only imports|reads|inventory] [--quick] [--doc PATH]
+    .venv/bin/python bench/run_all.py [--only imports|reads|inventory|checkout] [--quick]
+                                      [--doc PATH]
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ BENCHMARKS = (
         "inventory_reservations.py",
         ("--reservations", "20", "--runs", "1"),
     ),
+    Benchmark(
+        "checkout",
+        "checkout",
+        "Checkout: latency, and what one order costs on AWS",
+        "checkout_costs.py",
+        ("--sequential", "3", "--concurrent", "4", "--buyers", "2", "--runs", "1"),
+    ),
 )
 
 
@@ -153,27 +161,40 @@ def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def environment_section(
-    argv: list[str], started: datetime, seconds: float, loads: tuple[str, str]
-) -> str:
+def machine_section() -> str:
+    """What does not change from run to run; each benchmark's section says when and how it ran."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "\n".join(
         [
-            f"- **Date**: {started.strftime('%Y-%m-%d %H:%M UTC')}"
-            f" (the whole run took {seconds:.0f} s)",
-            f"- **Command**: `{command_line(argv)}` (what `make bench` runs), from the "
-            "repository root",
-            f"- **Commit**: {git_revision()}",
             f"- **CPU**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
             f"{memory_gib()} RAM",
-            f"- **Load average** (1/5/15 min) at the start: {loads[0]}; at the end: {loads[1]}. "
-            "Other work on the machine during the run shows here and widens the spread.",
             f"- **OS**: {os_name()}",
             f"- **Python**: {platform.python_implementation()} {platform.python_version()}",
             f"- **Packages**: {package_versions()}",
-            "- **Statistic**: every figure is the median of N runs; each section says N.",
+            "- **Command**: `make bench`, that is `.venv/bin/python bench/run_all.py` from the "
+            "repository root (`--only NAME` re-runs one benchmark; each section names the "
+            "command that produced it)",
+            "- **Statistic**: every figure is the median of N runs; each section says N. The "
+            "load average shows other work on the machine, which widens the spread.",
         ]
     )
+
+
+@dataclass(frozen=True)
+class Result:
+    markdown: str
+    started: datetime
+    seconds: float
+    loads: tuple[str, str]  # load average at the start and at the end
+    commit: str  # at the start
+
+    def provenance(self, argv: list[str]) -> str:
+        return (
+            f"*Measured {self.started.strftime('%Y-%m-%d %H:%M UTC')} with "
+            f"`{command_line(argv)}` at commit {self.commit}, in {self.seconds:.0f} s; "
+            f"load average (1/5/15 min) {self.loads[0]} at the start, {self.loads[1]} at the "
+            "end.*"
+        )
 
 
 # ---------------------------------------------------------------------- the document
@@ -190,7 +211,7 @@ def replace_section(document: str, section: str, title: str, body: str) -> str:
     return f"{document.rstrip()}\n\n## {title}\n\n{block}\n"
 
 
-def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> str:
+def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> Result:
     output = workdir / f"{benchmark.section}.md"
     command = [sys.executable, str(BENCH_DIR / benchmark.script), "--markdown", str(output)]
     if quick:
@@ -198,10 +219,13 @@ def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> str:
     # No __pycache__ in the repository from these runs (the import benchmark keeps its own).
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     print(f"$ {shlex.join(command)}", file=sys.stderr)
-    started = time.perf_counter()
+    started, load_at_start, commit = datetime.now(UTC), load_average(), git_revision()
+    clock = time.perf_counter()
     subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    print(f"{benchmark.script}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return output.read_text()
+    seconds = time.perf_counter() - clock
+    print(f"{benchmark.script}: {seconds:.0f} s", file=sys.stderr)
+    loads = (load_at_start, load_average())
+    return Result(output.read_text(), started, seconds, loads, commit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,8 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=DOC, help="the document to update")
     args = parser.parse_args(arguments)
 
-    started = datetime.now(UTC)
-    load_at_start = load_average()
     clock = time.perf_counter()
     chosen = [b for b in BENCHMARKS if not args.only or b.key in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
@@ -223,16 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - clock
 
     document = args.doc.read_text() if args.doc.exists() else SKELETON
-    document = replace_section(
-        document,
-        "environment",
-        "Machine and run",
-        environment_section(arguments, started, seconds, (load_at_start, load_average())),
-    )
+    document = replace_section(document, "environment", "Machine", machine_section())
     for benchmark in chosen:
-        document = replace_section(
-            document, benchmark.section, benchmark.title, results[benchmark.section]
-        )
+        result = results[benchmark.section]
+        body = f"{result.provenance(arguments)}\n\n{result.markdown}"
+        document = replace_section(document, benchmark.section, benchmark.title, body)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(document)
     print(f"updated {args.doc} in {seconds:.0f} s", file=sys.stderr)
