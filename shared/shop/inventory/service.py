@@ -9,6 +9,7 @@ cannot do arithmetic: `available >= :q` is the check that makes overselling impo
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -65,28 +66,49 @@ def shard_count(sku: str, *, consistent: bool = True) -> int:
     return int(item["shards"]["N"]) if item else 1
 
 
+def _shard_levels(sku: str, shard: int, *, consistent: bool) -> list[StockLevel]:
+    """The stock items of one shard partition (one per warehouse)."""
+    response = _client().query(
+        TableName=inventory_table(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": stock_pk(sku, shard)}},
+        ConsistentRead=consistent,
+    )
+    levels = []
+    for item in response.get("Items", []):
+        data = from_item(item)
+        levels.append(
+            StockLevel(
+                sku=sku,
+                warehouse_id=data["warehouse_id"],
+                shard=data["shard"],
+                on_hand=data["on_hand"],
+                reserved=data["reserved"],
+                available=data["available"],
+            )
+        )
+    return levels
+
+
 def stock_levels(sku: str, *, consistent: bool = True) -> list[StockLevel]:
     """Every stock item of the SKU: one Query per shard partition."""
     levels = []
     for shard in range(shard_count(sku, consistent=consistent)):
-        response = _client().query(
-            TableName=inventory_table(),
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": stock_pk(sku, shard)}},
-            ConsistentRead=consistent,
-        )
-        for item in response.get("Items", []):
-            data = from_item(item)
-            levels.append(
-                StockLevel(
-                    sku=sku,
-                    warehouse_id=data["warehouse_id"],
-                    shard=data["shard"],
-                    on_hand=data["on_hand"],
-                    reserved=data["reserved"],
-                    available=data["available"],
-                )
-            )
+        levels += _shard_levels(sku, shard, consistent=consistent)
+    return levels
+
+
+def _levels_covering(sku: str, need: int) -> list[StockLevel]:
+    """Enough of the SKU's stock items to cover `need`, read shard by shard from a random one:
+    a hot SKU's reservation usually reads one partition, and reads them all only when the
+    units are scattered or short (then the planner reports what all of them hold)."""
+    count = shard_count(sku)
+    start = random.randrange(count)
+    levels: list[StockLevel] = []
+    for i in range(count):
+        levels += _shard_levels(sku, (start + i) % count, consistent=True)
+        if sum(level.available for level in levels) >= need:
+            break
     return levels
 
 
@@ -294,7 +316,7 @@ def reserve(request: ReserveRequest) -> Reservation:
         existing = get_reservation(request.checkout_id)
         if existing is not None:
             return _same_request(existing, lines)
-        stock = {line.sku: stock_levels(line.sku) for line in lines}
+        stock = {line.sku: _levels_covering(line.sku, line.quantity) for line in lines}
         try:
             allocations = plan(lines, stock)
         except Unavailable as short:
