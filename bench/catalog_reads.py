@@ -18,7 +18,6 @@ of `--duration` seconds each; the table shows the median of the runs.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import socket
@@ -32,7 +31,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
@@ -45,6 +44,11 @@ from shop_local.demo_catalog import build_demo_catalog
 from shop_local.gateway import _GatewayRequestHandler
 from shop_local.platform import LocalPlatform
 from shop_local.provision import REGION
+
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
 
 PAGE = 20
 CLIENTS = (1, 8)
@@ -70,7 +74,7 @@ class Run:
         return self.requests / self.seconds
 
     def percentile_ms(self, q: float) -> float:
-        return percentile(self.latencies, q) * 1000
+        return common.percentile(self.latencies, q) * 1000
 
 
 @dataclass
@@ -111,17 +115,6 @@ class ReadsReport:
     def cell(self, operation: str, path: str, clients: int) -> Cell | None:
         wanted = (operation, path, clients)
         return next((c for c in self.cells if (c.operation, c.path, c.clients) == wanted), None)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # ---------------------------------------------------------------------- the clients
@@ -372,7 +365,7 @@ def to_markdown(report: ReadsReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--products", type=int, default=500, help="demo products to seed")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per row")
@@ -383,17 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="skip the diagnostic rows with TCP_NODELAY set on the gateway's connections",
     )
-    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
-    args = parser.parse_args(argv)
+    args = common.parse_arguments(parser, argv)
     print(
         f"catalog reads: {args.products} products, {args.runs} x {args.duration:g} s per row",
         file=sys.stderr,
     )
     report = measure(args.products, args.duration, args.warmup, args.runs, nodelay=args.nodelay)
-    markdown = to_markdown(report)
-    print(markdown)
-    if args.markdown:
-        args.markdown.write_text(markdown)
+    common.publish(to_markdown(report), args.markdown)
     return 0
 
 

@@ -34,18 +34,13 @@ From those counts, the AWS list-price cost of 1,000 orders (us-east-1).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
 import logging
 import math
-import os
-import platform
 import re
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,9 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import stripe._http_client as stripe_http
@@ -72,7 +66,11 @@ from shop import aws
 from shop_local import moto_fidelity
 from shop_local.platform import LocalPlatform
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
+
 POLL_SECONDS = 0.05
 QUIET_SECONDS = 1.5  # localstripe posts each webhook 1 s after its event
 LINES = 2  # lines per cart: SKU i x1 and SKU i+1 x2
@@ -643,26 +641,17 @@ def checkout(client: Client, user: str) -> tuple[str, Timing]:
 
 
 # ---------------------------------------------------------------------- the measurements
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 @dataclass
 class LatencyRun:
     timings: list[Timing]
     seconds: float  # wall time of the whole batch
 
     def p(self, q: float) -> float:
-        return percentile([t.total for t in self.timings], q) * 1000
+        return common.percentile([t.total for t in self.timings], q) * 1000
 
     @property
     def post_p50(self) -> float:
-        return percentile([t.post for t in self.timings], 50) * 1000
+        return common.percentile([t.post for t in self.timings], 50) * 1000
 
     @property
     def polls(self) -> float:
@@ -764,8 +753,8 @@ def measure(sequential: int, concurrent: int, buyers: int, runs: int, command: s
     # moto's Choice state logs NoSuchJsonPathError for `IsPresent` on a missing path (the
     # saga's `Mode` state, every run), then evaluates it correctly.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    started, clock, load_at_start = datetime.now(UTC), time.perf_counter(), load_average()
-    commit = git_revision()
+    started, clock, load_at_start = datetime.now(UTC), time.perf_counter(), common.load_average()
+    commit = common.git_revision()
     recorder = Recorder()
     seq_runs: list[LatencyRun] = []
     conc_runs: list[LatencyRun] = []
@@ -821,49 +810,8 @@ def measure(sequential: int, concurrent: int, buyers: int, runs: int, command: s
         seconds=time.perf_counter() - clock,
         command=command,
         commit=commit,
-        loads=(load_at_start, load_average()),
+        loads=(load_at_start, common.load_average()),
     )
-
-
-# ---------------------------------------------------------------------- the machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def command_line(argv: list[str]) -> str:
-    """This script's command line as run from the repository root, without `--markdown`."""
-    shown: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--markdown":
-            skip = True
-        elif not arg.startswith("--markdown="):
-            shown.append(arg)
-    python = Path(sys.executable)
-    try:
-        executable = str(python.relative_to(REPO_ROOT))
-    except ValueError:
-        executable = str(python)
-    return shlex.join([executable, "bench/checkout_costs.py", *shown])
 
 
 # ---------------------------------------------------------------------- counting a window
@@ -1111,17 +1059,6 @@ def stable_key(counts: Counts) -> tuple[Any, ...]:
     )
 
 
-def git_revision() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    revision = git("rev-parse", "--short", "HEAD") or "unknown"
-    return revision + (" with uncommitted changes" if git("status", "--porcelain") else "")
-
-
 def money(usd: float) -> str:
     return f"${usd:.4f}" if usd < 0.01 else f"${usd:.3f}"
 
@@ -1131,11 +1068,10 @@ def number(value: float) -> str:
 
 
 def to_markdown(report: Report) -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     all_counts = [reduce_window(w, report.triggers, report.tables) for w in report.windows]
     keys = Counter(stable_key(c) for c in all_counts)
-    common, seen = keys.most_common(1)[0]
-    shown = next(i for i, c in enumerate(all_counts) if stable_key(c) == common)
+    usual, seen = keys.most_common(1)[0]
+    shown = next(i for i, c in enumerate(all_counts) if stable_key(c) == usual)
     counts, window = all_counts[shown], report.windows[shown]
     same = (
         f"identical in all {len(all_counts)} runs"
@@ -1155,15 +1091,14 @@ def to_markdown(report: Report) -> str:
             durations.setdefault(inv.function, []).append(inv.seconds * 1000)
     calls = dict(counts.invocations)
     rows = [
-        f"- **Date**: {report.started.strftime('%Y-%m-%d %H:%M UTC')} "
-        f"(this benchmark took {report.seconds:.0f} s)",
-        f"- **Command**: `{report.command}`, from the repository root, at commit {report.commit}",
-        f"- **Machine**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable); "
-        f"{platform.python_implementation()} {platform.python_version()}; "
-        f"moto {package_version('moto')}, boto3 {package_version('boto3')}, "
-        f"localstripe {package_version('localstripe')}, stripe {package_version('stripe')}",
-        f"- **Load average** (1/5/15 min) at the start: {report.loads[0]}; at the end: "
-        f"{report.loads[1]}",
+        *common.header(
+            started=report.started,
+            seconds=report.seconds,
+            command=report.command,
+            loads=report.loads,
+            packages=("moto", "boto3", "localstripe", "stripe"),
+            commit=report.commit,
+        ),
         f"- **Statistic**: **median of {report.runs} runs**. Each run: one counted checkout "
         f"(alone, recording on), {len(seq[0].timings)} sequential checkouts, "
         f"{len(conc[0].timings)} concurrent ones; runs follow one another in one platform "
@@ -1392,7 +1327,7 @@ def to_markdown(report: Report) -> str:
             )
     if seen != len(all_counts):
         for i, c in enumerate(all_counts):
-            if stable_key(c) != common:
+            if stable_key(c) != usual:
                 rows.append(
                     f"- **Run {i + 1} differed**: {c.invocations}, "
                     f"{[r for r in c.dynamo_ops if r[0] != 'poll']}, {c.transitions}"
@@ -1453,25 +1388,20 @@ def interpretation(
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--sequential", type=int, default=20, help="sequential checkouts per run")
     parser.add_argument("--concurrent", type=int, default=16, help="concurrent checkouts per run")
     parser.add_argument("--buyers", type=int, default=8, help="threads for the concurrent ones")
     parser.add_argument("--runs", type=int, default=3, help="runs (median reported)")
-    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
-    args = parser.parse_args(arguments)
+    args = common.parse_arguments(parser, arguments)
     print(
         f"checkout costs: {args.runs} runs of {args.sequential} sequential and "
         f"{args.concurrent} concurrent checkouts ({args.buyers} buyers)",
         file=sys.stderr,
     )
-    report = measure(
-        args.sequential, args.concurrent, args.buyers, args.runs, command_line(arguments)
-    )
-    markdown = to_markdown(report)
-    print(markdown)
-    if args.markdown:
-        args.markdown.write_text(markdown)
+    command = common.command_line(__file__, arguments)
+    report = measure(args.sequential, args.concurrent, args.buyers, args.runs, command)
+    common.publish(to_markdown(report), args.markdown)
     return 0
 
 

@@ -23,7 +23,6 @@ PYTHONPYCACHEPREFIX, so nothing is written into the repository.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -34,12 +33,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shop_local.template import FunctionSpec, Template
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO_ROOT / "template.yaml"
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
+
+TEMPLATE = common.REPO_ROOT / "template.yaml"
 MARKER = "--- bench: handler import starts here ---"
 TOP_PACKAGES = 5
 PROJECT_PACKAGES = frozenset({"shop", "shop_local"})
@@ -284,7 +287,7 @@ def measure(repeats: int = 5, template_path: Path = TEMPLATE) -> ImportReport:
         handlers = [
             HandlerTiming(
                 logical_id=spec.logical_id,
-                handler=f"{path.relative_to(REPO_ROOT)}:{attribute}",
+                handler=f"{path.relative_to(common.REPO_ROOT)}:{attribute}",
                 network=list(checks[spec.logical_id]["network"]),
                 aws_clients=int(checks[spec.logical_id]["aws_clients"]),
             )
@@ -410,15 +413,11 @@ def to_markdown(report: ImportReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per handler")
-    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
-    args = parser.parse_args(argv)
+    args = common.parse_arguments(parser, argv)
     print(f"handler import time: {args.repeats} runs per handler", file=sys.stderr)
-    markdown = to_markdown(measure(args.repeats))
-    print(markdown)
-    if args.markdown:
-        args.markdown.write_text(markdown)
+    common.publish(to_markdown(measure(args.repeats)), args.markdown)
     return 0
 
 

@@ -25,11 +25,7 @@ not have. Each figure is the median of `--runs` runs; the runs of the cells are 
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -40,9 +36,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shop import aws
 from shop.config import inventory_table
@@ -52,13 +47,17 @@ from shop.inventory.audit import audit
 from shop.inventory.models import ReservationLine, ReserveRequest
 from shop_local.platform import LocalPlatform
 
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
+
 WAREHOUSE = "wh-bench"
 SHARDS = (1, 4, 16)
 CLIENTS = (1, 8)
 SELL_OUT_SHARDS = (1, 8)
 STOCK = 1_000_000  # units per throughput SKU: a run takes at most `--reservations` of them
 HOLD_SECONDS = 24 * 3600  # nothing may expire (and be swept) while the benchmark runs
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------- counting transactions
@@ -137,11 +136,11 @@ class ThroughputCell:
 
     @property
     def p50_ms(self) -> float:
-        return self.median(lambda r: percentile(r.latencies, 50) * 1000)
+        return self.median(lambda r: common.percentile(r.latencies, 50) * 1000)
 
     @property
     def p99_ms(self) -> float:
-        return self.median(lambda r: percentile(r.latencies, 99) * 1000)
+        return self.median(lambda r: common.percentile(r.latencies, 99) * 1000)
 
     @property
     def transactions_per_reservation(self) -> float:
@@ -185,17 +184,6 @@ class Report:
 
     def cell(self, shards: int, clients: int) -> ThroughputCell:
         return next(c for c in self.throughput if (c.shards, c.clients) == (shards, clients))
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # ---------------------------------------------------------------------- the table
@@ -344,7 +332,7 @@ def measure(reservations: int, runs: int, buyers: int, units: int, command: str)
     logging.getLogger().setLevel(logging.WARNING)
     # 200 buyers share the service's one client, whose pool keeps 50 connections.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    started, clock, load_at_start = datetime.now(UTC), time.perf_counter(), load_average()
+    started, clock, load_at_start = datetime.now(UTC), time.perf_counter(), common.load_average()
     throughput = [ThroughputCell(s, c) for s in SHARDS for c in CLIENTS]
     sell_out = [SellOutCell(s) for s in SELL_OUT_SHARDS]
     audits = 0
@@ -398,62 +386,20 @@ def measure(reservations: int, runs: int, buyers: int, units: int, command: str)
         started=started,
         seconds=time.perf_counter() - clock,
         command=command,
-        loads=(load_at_start, load_average()),
+        loads=(load_at_start, common.load_average()),
     )
 
 
 # ---------------------------------------------------------------------- the report
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def command_line(argv: list[str]) -> str:
-    """This script's command line as run from the repository root, without `--markdown`."""
-    shown: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--markdown":
-            skip = True
-        elif not arg.startswith("--markdown="):
-            shown.append(arg)
-    python = Path(sys.executable)
-    try:
-        executable = str(python.relative_to(REPO_ROOT))
-    except ValueError:
-        executable = str(python)
-    return shlex.join([executable, "bench/inventory_reservations.py", *shown])
-
-
 def to_markdown(report: Report) -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     rows = [
-        f"- **Date**: {report.started.strftime('%Y-%m-%d %H:%M UTC')} "
-        f"(this benchmark took {report.seconds:.0f} s)",
-        f"- **Command**: `{report.command}`, from the repository root",
-        f"- **Machine**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable); "
-        f"{platform.python_implementation()} {platform.python_version()}; "
-        f"moto {package_version('moto')}, boto3 {package_version('boto3')}",
-        f"- **Load average** (1/5/15 min) at the start: {report.loads[0]}; at the end: "
-        f"{report.loads[1]}",
+        *common.header(
+            started=report.started,
+            seconds=report.seconds,
+            command=report.command,
+            loads=report.loads,
+            packages=("moto", "boto3"),
+        ),
         f"- **Statistic**: every figure is the **median of {report.runs} "
         f"run{'' if report.runs == 1 else 's'}**; the runs of "
         "the rows are interleaved. After every run `shop.inventory.audit.audit()` found no "
@@ -596,25 +542,22 @@ def interpretation(report: Report) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser = common.argument_parser(__doc__)
     parser.add_argument(
         "--reservations", type=int, default=200, help="reservations per throughput run"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per row (median reported)")
     parser.add_argument("--buyers", type=int, default=200, help="concurrent sell-out requests")
     parser.add_argument("--units", type=int, default=50, help="units in a sell-out")
-    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
-    args = parser.parse_args(arguments)
+    args = common.parse_arguments(parser, arguments)
     print(
         f"inventory reservations: {args.runs} runs of {args.reservations} reservations per row; "
         f"sell-out {args.buyers} for {args.units}",
         file=sys.stderr,
     )
-    report = measure(args.reservations, args.runs, args.buyers, args.units, command_line(arguments))
-    markdown = to_markdown(report)
-    print(markdown)
-    if args.markdown:
-        args.markdown.write_text(markdown)
+    command = common.command_line(__file__, arguments)
+    report = measure(args.reservations, args.runs, args.buyers, args.units, command)
+    common.publish(to_markdown(report), args.markdown)
     return 0
 
 

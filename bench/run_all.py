@@ -12,7 +12,6 @@ whose markers are missing is appended under its own `##` heading.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import re
@@ -25,10 +24,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = common.REPO_ROOT / "docs" / "benchmarks.md"
 PACKAGES = (
     "boto3",
     "moto",
@@ -95,16 +99,6 @@ BENCHMARKS = (
 
 
 # ---------------------------------------------------------------------- the machine
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def memory_gib() -> str:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -126,17 +120,6 @@ def os_name() -> str:
     return f"{pretty}, kernel {platform.release()} ({platform.machine()})"
 
 
-def git_revision() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    revision = git("rev-parse", "--short", "HEAD") or "unknown"
-    return revision + (" with uncommitted changes" if git("status", "--porcelain") else "")
-
-
 def package_versions() -> str:
     versions = []
     for name in PACKAGES:
@@ -147,29 +130,13 @@ def package_versions() -> str:
     return ", ".join(versions)
 
 
-def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(REPO_ROOT))
-    except ValueError:
-        shown = str(python)
-    script = Path(__file__).resolve().relative_to(REPO_ROOT)
-    return shlex.join([shown, str(script), *argv])
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def machine_section() -> str:
     """What does not change from run to run; each benchmark's section says when and how it ran."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "\n".join(
         [
-            f"- **CPU**: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
-            f"{memory_gib()} RAM",
+            f"- **CPU**: {common.cpu_model()}, {common.cores()}, {memory_gib()} RAM",
             f"- **OS**: {os_name()}",
-            f"- **Python**: {platform.python_implementation()} {platform.python_version()}",
+            f"- **Python**: {common.python_version()}",
             f"- **Packages**: {package_versions()}",
             "- **Command**: `make bench`, that is `.venv/bin/python bench/run_all.py` from the "
             "repository root (`--only NAME` re-runs one benchmark; each section names the "
@@ -191,7 +158,8 @@ class Result:
     def provenance(self, argv: list[str]) -> str:
         return (
             f"*Measured {self.started.strftime('%Y-%m-%d %H:%M UTC')} with "
-            f"`{command_line(argv)}` at commit {self.commit}, in {self.seconds:.0f} s; "
+            f"`{common.command_line(__file__, argv)}` at commit {self.commit}, "
+            f"in {self.seconds:.0f} s; "
             f"load average (1/5/15 min) {self.loads[0]} at the start, {self.loads[1]} at the "
             "end.*"
         )
@@ -219,18 +187,18 @@ def run_benchmark(benchmark: Benchmark, quick: bool, workdir: Path) -> Result:
     # No __pycache__ in the repository from these runs (the import benchmark keeps its own).
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     print(f"$ {shlex.join(command)}", file=sys.stderr)
-    started, load_at_start, commit = datetime.now(UTC), load_average(), git_revision()
+    started, load_at_start, commit = datetime.now(UTC), common.load_average(), common.git_revision()
     clock = time.perf_counter()
-    subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=common.REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - clock
     print(f"{benchmark.script}: {seconds:.0f} s", file=sys.stderr)
-    loads = (load_at_start, load_average())
+    loads = (load_at_start, common.load_average())
     return Result(output.read_text(), started, seconds, loads, commit)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser = common.argument_parser(__doc__)
     parser.add_argument(
         "--only", choices=[b.key for b in BENCHMARKS], action="append", help="repeatable"
     )

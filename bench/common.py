@@ -1,0 +1,147 @@
+"""What the benchmark scripts share: the machine, the statistics, the report's header, `main`.
+
+The scripts run as `python bench/NAME.py` (run_all.py starts them that way too), which puts this
+folder first on `sys.path`, so they import this module as `common`. mypy checks this folder as
+the namespace package `bench` (pyproject.toml), so for mypy they import it as `bench.common`:
+
+    if TYPE_CHECKING:
+        import bench.common as common
+    else:
+        import common
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------- the machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cores() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{os.cpu_count()} logical cores ({usable} usable)"
+
+
+def python_version() -> str:
+    return f"{platform.python_implementation()} {platform.python_version()}"
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def machine(packages: Sequence[str]) -> str:
+    """CPU, cores, Python and the versions of `packages`, for a report's header."""
+    versions = ", ".join(f"{name} {package_version(name)}" for name in packages)
+    return f"{cpu_model()}, {cores()}; {python_version()}; {versions}"
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def git_revision() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    revision = git("rev-parse", "--short", "HEAD") or "unknown"
+    return revision + (" with uncommitted changes" if git("status", "--porcelain") else "")
+
+
+# ---------------------------------------------------------------------- statistics
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# ---------------------------------------------------------------------- the report
+def command_line(script: str, argv: list[str]) -> str:
+    """The command line of `script` (a file in bench/) as run from the repository root, without
+    `--markdown` (run_all.py gives each benchmark its own output file)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--markdown":
+            skip = True
+        elif not arg.startswith("--markdown="):
+            shown.append(arg)
+    python = Path(sys.executable)
+    try:
+        executable = str(python.relative_to(REPO_ROOT))
+    except ValueError:
+        executable = str(python)
+    return shlex.join([executable, str(Path(script).resolve().relative_to(REPO_ROOT)), *shown])
+
+
+def header(
+    *,
+    started: datetime,
+    seconds: float,
+    command: str,
+    loads: tuple[str, str],
+    packages: Sequence[str],
+    commit: str | None = None,
+) -> list[str]:
+    """The first lines of a benchmark's section: when, how and on what it ran."""
+    at_commit = "" if commit is None else f", at commit {commit}"
+    return [
+        f"- **Date**: {started.strftime('%Y-%m-%d %H:%M UTC')} "
+        f"(this benchmark took {seconds:.0f} s)",
+        f"- **Command**: `{command}`, from the repository root{at_commit}",
+        f"- **Machine**: {machine(packages)}",
+        f"- **Load average** (1/5/15 min) at the start: {loads[0]}; at the end: {loads[1]}",
+    ]
+
+
+# ---------------------------------------------------------------------- main
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's parser, described by the first paragraph of its docstring."""
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n", 1)[0])
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Add the `--markdown` option every benchmark has (run_all.py relies on it; added last, so
+    `--help` lists it last) and parse `argv`."""
+    parser.add_argument("--markdown", type=Path, help="also write the markdown section here")
+    return parser.parse_args(argv)
+
+
+def publish(markdown: str, path: Path | None) -> None:
+    """Print a benchmark's markdown section, and write it to `path` (`--markdown`) if given."""
+    print(markdown)
+    if path:
+        path.write_text(markdown)
