@@ -32,6 +32,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def read_item(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """One item by key, strongly consistent (a step deciding what to do next must see the
+    latest write), as plain Python values; None when absent."""
+    from shop import aws
+
+    response = aws.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)
+    return from_item(response["Item"]) if "Item" in response else None
+
+
 def transact(writes: list[dict[str, Any]], *, table: str | None = None) -> list[str] | None:
     """Run a TransactWriteItems: None when it committed, else one cancellation code per item
     (callers decide which failed condition means what). `table` fills in every TableName."""

@@ -22,7 +22,7 @@ from shop.cart.service import get_cart, user_owner
 from shop.checkout.models import CheckoutView, SagaInput, StartCheckout
 from shop.clock import iso_now, now
 from shop.config import checkout_state_machine, checkout_table
-from shop.dynamo import error_code, from_item, to_item
+from shop.dynamo import error_code, from_item, read_item, to_item
 from shop.errors import NotFound, PriceChanged, ValidationFailed
 from shop.orders.models import OrderLine
 from shop.orders.service import order_id_for
@@ -51,10 +51,7 @@ def _key(checkout_id: str) -> dict[str, Any]:
 
 
 def _read(checkout_id: str) -> dict[str, Any] | None:
-    item = aws.client("dynamodb").get_item(
-        TableName=checkout_table(), Key=_key(checkout_id), ConsistentRead=True
-    )
-    return from_item(item["Item"]) if "Item" in item else None
+    return read_item(checkout_table(), _key(checkout_id))
 
 
 def _view(record: dict[str, Any]) -> CheckoutView:

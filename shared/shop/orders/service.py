@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from shop import aws
 from shop.clock import iso_now
 from shop.config import orders_table
-from shop.dynamo import error_code, from_item, to_item
+from shop.dynamo import error_code, from_item, read_item, to_item
 from shop.errors import Conflict, NotFound
 from shop.orders.models import HistoryEntry, Order, OrderLine, ShippingAddress
 from shop.pagination import decode_cursor, encode_cursor
@@ -68,12 +68,10 @@ def create_pending(
 
 
 def get_order(order_id: str, *, owner: str | None = None) -> Order:
-    item = aws.client("dynamodb").get_item(
-        TableName=orders_table(), Key=_key(order_id), ConsistentRead=True
-    )
-    if "Item" not in item:
+    item = read_item(orders_table(), _key(order_id))
+    if item is None:
         raise NotFound(f"no order {order_id}", code="ORDER_NOT_FOUND")
-    order = _order(item["Item"])
+    order = Order.model_validate({k: v for k, v in item.items() if k in Order.model_fields})
     if owner is not None and order.user_id != owner:
         raise NotFound(f"no order {order_id}", code="ORDER_NOT_FOUND")  # never reveal others'
     return order

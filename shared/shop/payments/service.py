@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from shop import aws
 from shop.clock import iso_now
 from shop.config import payments_table, secret
-from shop.dynamo import error_code, from_item, to_item
+from shop.dynamo import error_code, read_item, to_item
 from shop.errors import (
     BadRequest,
     Conflict,
@@ -48,10 +48,7 @@ def _key(checkout_id: str) -> dict[str, Any]:
 
 
 def payment_record(checkout_id: str) -> dict[str, Any] | None:
-    item = aws.client("dynamodb").get_item(
-        TableName=payments_table(), Key=_key(checkout_id), ConsistentRead=True
-    )
-    return from_item(item["Item"]) if "Item" in item else None
+    return read_item(payments_table(), _key(checkout_id))
 
 
 def _update(checkout_id: str, **fields: Any) -> None:
