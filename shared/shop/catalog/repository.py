@@ -58,9 +58,7 @@ class CatalogRepository:
                 response = self.client.batch_get_item(RequestItems=pending)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     data = from_item(item)
-                    found[data["sku"]] = SkuRecord.model_validate(
-                        {k: v for k, v in data.items() if k in SkuRecord.model_fields}
-                    )
+                    found[data["sku"]] = SkuRecord.model_validate(data)
                 pending = response.get("UnprocessedKeys") or {}
         return found
 

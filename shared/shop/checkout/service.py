@@ -55,9 +55,7 @@ def _read(checkout_id: str) -> dict[str, Any] | None:
 
 
 def _view(record: dict[str, Any]) -> CheckoutView:
-    return CheckoutView.model_validate(
-        {k: v for k, v in record.items() if k in CheckoutView.model_fields}
-    )
+    return CheckoutView.model_validate(record)  # ignores pk, saga_input, pending, ...
 
 
 def start_checkout(

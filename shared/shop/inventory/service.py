@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from shop import aws
 from shop.clock import iso_now, now
 from shop.config import inventory_table
-from shop.dynamo import error_code, from_item, to_item, transact
+from shop.dynamo import error_code, from_item, read_item, to_item, transact
 from shop.errors import (
     Conflict,
     NotFound,
@@ -298,15 +298,8 @@ def adjust_stock(sku: str, warehouse_id: str, delta: int, reason: str) -> list[S
 
 # ----------------------------------------------------------------------------- reservations
 def get_reservation(checkout_id: str) -> Reservation | None:
-    response = _client().get_item(
-        TableName=inventory_table(), Key=reservation_key(checkout_id), ConsistentRead=True
-    )
-    if "Item" not in response:
-        return None
-    data = from_item(response["Item"])
-    return Reservation.model_validate(
-        {k: v for k, v in data.items() if k in Reservation.model_fields}
-    )
+    data = read_item(inventory_table(), reservation_key(checkout_id))
+    return None if data is None else Reservation.model_validate(data)
 
 
 def reserve(request: ReserveRequest) -> Reservation:
@@ -545,11 +538,7 @@ def held_reservations(
     found = []
     for item in response.get("Items", []):
         data = from_item(item)
-        found.append(
-            Reservation.model_validate(
-                {k: v for k, v in data.items() if k in Reservation.model_fields}
-            )
-        )
+        found.append(Reservation.model_validate(data))
     return found, response.get("LastEvaluatedKey")
 
 

@@ -27,8 +27,8 @@ def _key(order_id: str) -> dict[str, Any]:
 
 
 def _order(item: dict[str, Any]) -> Order:
-    data = from_item(item)
-    return Order.model_validate({k: v for k, v in data.items() if k in Order.model_fields})
+    # Order ignores the storage-only attributes (pk, correlation_id).
+    return Order.model_validate(from_item(item))
 
 
 def create_pending(
@@ -71,7 +71,7 @@ def get_order(order_id: str, *, owner: str | None = None) -> Order:
     item = read_item(orders_table(), _key(order_id))
     if item is None:
         raise NotFound(f"no order {order_id}", code="ORDER_NOT_FOUND")
-    order = Order.model_validate({k: v for k, v in item.items() if k in Order.model_fields})
+    order = Order.model_validate(item)
     if owner is not None and order.user_id != owner:
         raise NotFound(f"no order {order_id}", code="ORDER_NOT_FOUND")  # never reveal others'
     return order
