@@ -1,14 +1,21 @@
 """The template's Lambda functions, run in this process: each handler module is loaded from
-its CodeUri the first time it is invoked, and called with the event and a Lambda-like context."""
+its CodeUri the first time it is invoked, and called with the event and a Lambda-like context.
+
+Each invocation sees its own function's environment, as each Lambda function has its own: the
+process's `os.environ` is replaced by a view that, inside an invocation, puts that function's
+variables over the process's (`FunctionEnvironment`). `current_function()` names the function
+whose code is running, for whatever needs to attribute work to it (the AWS call recorder).
+"""
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -17,6 +24,62 @@ from shop_local.provision import ACCOUNT, REGION
 from shop_local.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+_running: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
+_overlay: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "function_environment", default=None
+)
+
+
+def current_function() -> str | None:
+    """The logical id of the function running on this thread, None outside any invocation."""
+    return _running.get()
+
+
+class FunctionEnvironment(MutableMapping[str, str]):
+    """`os.environ` as a function sees it: its own variables over the process's. Writes inside
+    an invocation stay in that invocation's overlay, as a Lambda's stay in its sandbox."""
+
+    def __init__(self, process: MutableMapping[str, str]) -> None:
+        self.process = process
+
+    def __getitem__(self, key: str) -> str:
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self.process[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = _overlay.get()
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            self.process[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            del self.process[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = _overlay.get() or {}
+        yield from overlay
+        yield from (key for key in self.process if key not in overlay)
+
+    def __len__(self) -> int:
+        overlay = _overlay.get() or {}
+        return len(overlay) + sum(1 for key in self.process if key not in overlay)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+def install_function_environments() -> None:
+    """Make `os.environ` (and so `os.getenv`) per-function; idempotent."""
+    if not isinstance(os.environ, FunctionEnvironment):
+        os.environ = FunctionEnvironment(os.environ)  # type: ignore[assignment]  # noqa: B003
 
 
 @dataclass
@@ -48,9 +111,17 @@ class FunctionError(Exception):
 
 
 class LocalFunctions:
-    def __init__(self, specs: list[FunctionSpec], names: dict[str, str]) -> None:
+    def __init__(
+        self,
+        specs: list[FunctionSpec],
+        names: dict[str, str],
+        environments: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.specs = {spec.logical_id: spec for spec in specs}
         self.names = names  # logical id -> physical name
+        self.environments = environments or {}  # logical id -> its resolved variables
+        if self.environments:
+            install_function_environments()
         self.by_name = {name: logical_id for logical_id, name in names.items()}
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
@@ -90,10 +161,19 @@ class LocalFunctions:
             timeout_seconds=spec.timeout,
             started_at=time.monotonic(),
         )
+        running = _running.set(logical_id)
+        overlay = _overlay.set(dict(self.environments.get(logical_id, {})))
         try:
+            # Loaded inside the invocation: module-level code reads the function's environment.
             return self.handler(logical_id)(event, context)
         except Exception as error:
             raise FunctionError(type(error).__name__, str(error)) from error
+        except SystemExit as exit_:
+            # The runtime process died mid-invocation: Lambda reports it as this error type.
+            raise FunctionError("Runtime.ExitError", str(exit_)) from exit_
+        finally:
+            _overlay.reset(overlay)
+            _running.reset(running)
 
 
 def _load_module(logical_id: str, path: Any) -> ModuleType:
@@ -105,20 +185,27 @@ def _load_module(logical_id: str, path: Any) -> ModuleType:
     return module
 
 
-def merged_environment(specs: list[FunctionSpec], resolve: Callable[[Any], Any]) -> dict[str, str]:
-    """All functions share this process's environment, so a variable must mean the same thing
-    to every function that sets it; the template is refused otherwise."""
-    merged: dict[str, str] = {}
-    for spec in specs:
-        for key, raw in spec.environment.items():
-            value = str(resolve(raw))
-            if key in merged and merged[key] != value:
-                raise ValueError(
-                    f"{spec.logical_id} sets {key}={value!r} but another function sets "
-                    f"{merged[key]!r}; the local platform needs one value per variable"
-                )
-            merged[key] = value
-    return merged
+def function_environments(
+    specs: list[FunctionSpec], resolve: Callable[[Any], Any]
+) -> dict[str, dict[str, str]]:
+    """Each function's environment variables (the template's Globals and its own), resolved."""
+    return {
+        spec.logical_id: {key: str(resolve(raw)) for key, raw in spec.environment.items()}
+        for spec in specs
+    }
+
+
+def shared_environment(environments: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The variables that mean the same to every function that sets them: what local tools
+    (the inventory audit, the demo loader) read from the process's environment."""
+    shared: dict[str, str] = {}
+    conflicting: set[str] = set()
+    for variables in environments.values():
+        for key, value in variables.items():
+            if key in shared and shared[key] != value:
+                conflicting.add(key)
+            shared.setdefault(key, value)
+    return {k: v for k, v in shared.items() if k not in conflicting}
 
 
 def apply_environment(variables: dict[str, str]) -> None:

@@ -1,9 +1,11 @@
-"""Create in the emulator every table, queue, bus, rule and state machine the template declares,
-and remember what each logical id resolves to (its Ref and its attributes)."""
+"""Create in the emulator every table, queue, bus, rule and state machine the template declares
+(and the rules SAM makes of functions' Schedule and EventBridgeRule events), and remember what
+each logical id resolves to (its Ref and its attributes)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from shop import aws
@@ -32,6 +34,30 @@ _QUEUE_ATTRIBUTES = {
 }
 
 
+# What a rule's target keeps (moto stores targets as given).
+_TARGET_KEYS = (
+    "Id",
+    "Arn",
+    "RoleArn",
+    "Input",
+    "InputPath",
+    "InputTransformer",
+    "SqsParameters",
+    "RetryPolicy",
+    "DeadLetterConfig",
+)
+
+
+@dataclass(frozen=True)
+class ScheduledRule:
+    """A rule with a ScheduleExpression: the platform fires it (EventBridge's scheduler)."""
+
+    name: str
+    bus: str
+    expression: str
+    state: str
+
+
 class Provisioner:
     """Creates resources in dependency order and answers Ref/GetAtt for them."""
 
@@ -39,6 +65,7 @@ class Provisioner:
         self.template = template
         self.refs: dict[str, Any] = {}
         self.attributes: dict[tuple[str, str], Any] = {}
+        self.scheduled_rules: list[ScheduledRule] = []
 
     def lookup(self, logical_id: str, attribute: str | None) -> Any:
         if attribute is None:
@@ -116,26 +143,32 @@ class Provisioner:
         self.attributes[(logical_id, "Name")] = name
 
     def _rule(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        arn = self._put_rule(name, props, props.get("Targets", []))
+        self.refs[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = arn
+
+    def _put_rule(self, name: str, props: dict[str, Any], targets: list[dict[str, Any]]) -> str:
+        """A rule with its targets. Lambda targets name the function's ARN and state machine
+        targets the machine's: what shop_local.eventbridge dispatches on."""
         events = aws.client("events")
         bus = props.get("EventBusName", "default")
-        request: dict[str, Any] = {"Name": name, "EventBusName": bus}
+        request: dict[str, Any] = {
+            "Name": name,
+            "EventBusName": bus,
+            "State": props.get("State", "ENABLED"),
+        }
         if "EventPattern" in props:
             request["EventPattern"] = json.dumps(props["EventPattern"])
         if "ScheduleExpression" in props:
             request["ScheduleExpression"] = props["ScheduleExpression"]
-        arn = events.put_rule(**request)["RuleArn"]
-        targets = [
-            {
-                k: v
-                for k, v in target.items()
-                if k in ("Id", "Arn", "Input", "InputPath", "SqsParameters")
-            }
-            for target in props.get("Targets", [])
-        ]
-        if targets:
-            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
-        self.refs[logical_id] = name
-        self.attributes[(logical_id, "Arn")] = arn
+            self.scheduled_rules.append(
+                ScheduledRule(name, bus, props["ScheduleExpression"], request["State"])
+            )
+        arn: str = events.put_rule(**request)["RuleArn"]
+        kept = [{k: v for k, v in target.items() if k in _TARGET_KEYS} for target in targets]
+        if kept:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=kept)
+        return arn
 
     def _state_machine(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
         if "Definition" in props:
@@ -156,6 +189,32 @@ class Provisioner:
         self.attributes[(logical_id, "Name")] = name
 
     def _function(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
-        # Functions run in this process (shop_local.functions); only their names are needed.
+        # Functions run in this process (shop_local.functions); only their names are needed,
+        # and the rules SAM makes of their Schedule and EventBridgeRule events.
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         self.refs[logical_id] = name
-        self.attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.attributes[(logical_id, "Arn")] = arn
+        for event_name, event in (props.get("Events") or {}).items():
+            if event.get("Type") in ("Schedule", "EventBridgeRule", "CloudWatchEvent"):
+                self._event_rule(f"{logical_id}{event_name}", arn, event)
+
+    def _event_rule(self, rule_id: str, function_arn: str, event: dict[str, Any]) -> None:
+        """What SAM's transform makes of a function's Schedule or EventBridgeRule event: a rule
+        (on the default bus for a schedule) with the function as its one target."""
+        props = event.get("Properties") or {}
+        rule: dict[str, Any] = {}
+        if event["Type"] == "Schedule":
+            rule["ScheduleExpression"] = props["Schedule"]
+            enabled = props.get("Enabled", True) and props.get("State", "ENABLED") == "ENABLED"
+            rule["State"] = "ENABLED" if enabled else "DISABLED"
+        else:
+            rule["EventPattern"] = props["Pattern"]
+            rule["EventBusName"] = props.get("EventBusName", "default")
+            rule["State"] = props.get("State", "ENABLED")
+        target = {
+            "Id": (props.get("Target") or {}).get("Id", f"{rule_id}LambdaTarget"),
+            "Arn": function_arn,
+            **{k: props[k] for k in ("Input", "InputPath", "InputTransformer") if k in props},
+        }
+        name = props.get("Name") or props.get("RuleName") or f"{self.template.stack_name}-{rule_id}"
+        self._put_rule(name, rule, [target])

@@ -66,6 +66,8 @@ class FunctionSpec:
     memory: int
     environment: dict[str, Any]
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Retries of an asynchronous invocation (EventBridge, schedules) after a function error.
+    async_retries: int = 2
 
 
 class Template:
@@ -98,6 +100,7 @@ class Template:
         for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
             props = resource.get("Properties", {})
             env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            invoke_config = props.get("EventInvokeConfig", self.globals.get("EventInvokeConfig"))
             specs.append(
                 FunctionSpec(
                     logical_id=logical_id,
@@ -107,6 +110,7 @@ class Template:
                     memory=int(props.get("MemorySize", self.globals.get("MemorySize", 128))),
                     environment=env,
                     events=props.get("Events", {}) or {},
+                    async_retries=int((invoke_config or {}).get("MaximumRetryAttempts", 2)),
                 )
             )
         return specs

@@ -1,141 +1,43 @@
 """The local platform is generic: a small template of its own (tests/fixtures/platform), unrelated
 to the shop, is run whole by `shop serve`: its route, an SQS source with partial batch failures
-and a DLQ, a table stream feeding a bus and its rule, a schedule, and a state machine whose task
-runs a real handler. Nothing in the platform names any of these functions or routes."""
+and a DLQ, a table stream feeding a bus and its rule, schedules, a state machine whose task
+runs a real handler, and each function's own environment. Nothing in the platform names any of
+these functions or routes. (tests/integration/test_platform_event_sources.py runs the same
+template for the finer points of event sources and rules.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from functools import cache, partial
-from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
-import boto3
 import pytest
 import requests
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "platform"
-STACK = "shop-local"  # the platform names resources <stack>-<LogicalId>
-REGION = "eu-west-1"
-READY_TIMEOUT = 60.0
-ADDRESSES = re.compile(r"^shop: API on (\S+)\s+\(AWS emulator on (\S+)\)$", re.MULTILINE)
-
-T = TypeVar("T")
-
-
-class Platform(NamedTuple):
-    url: str
-    aws_endpoint: str
-
-    def client(self, service: str) -> Any:
-        return emulator_client(self.aws_endpoint, service)
-
-
-@cache
-def emulator_client(endpoint: str, service: str) -> Any:
-    """A boto3 client of the emulator that owes nothing to this process's environment."""
-    session = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
-    )
-    return session.client(service, endpoint_url=endpoint)
-
-
-def own_environment() -> dict[str, str]:
-    """This environment minus what an in-process platform of another test may have set in it."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "SHOP_"))}
+from served_platform import (
+    STACK,
+    Platform,
+    ServeFailed,
+    drain,
+    eventually,
+    get_item,
+    queue_url,
+    serve,
+    settle,
+)
 
 
 @pytest.fixture(scope="module")
 def served_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    state_dir = tmp_path_factory.mktemp("platform")
-    stdout_path, stderr_path = state_dir / "stdout.log", state_dir / "stderr.log"
-    command = [
-        *(sys.executable, "-m", "shop_local.cli"),  # the `shop` console script's entry point
-        *("--state-dir", str(state_dir), "serve", "--port", "0"),
-        *("--template", str(FIXTURE / "template.yaml")),
-        *("--openapi", str(state_dir / "absent-openapi.yaml")),  # the platform copes without
-    ]
-    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdout=stdout,
-            stderr=stderr,
-            cwd=state_dir,
-            env={**own_environment(), "PYTHONUNBUFFERED": "1"},
-        )
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while "shop: ready" not in (output := stdout_path.read_text()):
-            if process.poll() is not None:
-                pytest.fail(
-                    f"shop serve exited with {process.returncode}:\n{stderr_path.read_text()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"shop serve not ready in {READY_TIMEOUT}s:\n{stderr_path.read_text()}")
-            time.sleep(0.1)
-        addresses = ADDRESSES.search(output)
-        assert addresses is not None, output
-        yield Platform(url=addresses.group(1), aws_endpoint=addresses.group(2))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with serve(tmp_path_factory.mktemp("platform")) as platform:
+            yield platform
+    except ServeFailed as failure:
+        pytest.fail(str(failure))
 
 
 # ---------------------------------------------------------------------------------- helpers
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    """Poll `probe` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting after {timeout}s for {what}")
-        time.sleep(0.1)
-
-
-def settle(platform: Platform) -> None:
-    """Let the event sources deliver what is waiting; the assertions still poll, since a message
-    that is in flight (invisible) counts as nothing waiting."""
-    requests.post(f"{platform.url}/_local/settle", json={"timeout": 10}, timeout=15)
-
-
-def queue_url(platform: Platform, logical_id: str) -> str:
-    url: str = platform.client("sqs").get_queue_url(QueueName=f"{STACK}-{logical_id}")["QueueUrl"]
-    return url
-
-
-def get_item(platform: Platform, logical_id: str, key: str) -> dict[str, Any] | None:
-    item: dict[str, Any] | None = (
-        platform.client("dynamodb")
-        .get_item(TableName=f"{STACK}-{logical_id}", Key={"id": {"S": key}}, ConsistentRead=True)
-        .get("Item")
-    )
-    return item
-
-
-def drain(platform: Platform, logical_id: str) -> list[dict[str, Any]]:
-    """Receive (and delete) what a queue has now: one short long-poll."""
-    sqs, url = platform.client("sqs"), queue_url(platform, logical_id)
-    messages: list[dict[str, Any]] = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    ).get("Messages", [])
-    for message in messages:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
-
-
 def run_state_machine(
     platform: Platform, logical_id: str, payload: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -184,6 +86,7 @@ def test_a_route_added_to_the_template_is_served_with_a_proxy_event(
         "resource": "/things/{thing_id}",
         "method": "GET",
         "function": f"{STACK}-GetThingFunction",
+        "label": "get-thing",
         "item": {"id": thing_id, "name": "a widget"},
     }
     assert missing.status_code == 404
@@ -277,20 +180,52 @@ def test_state_machine_catch_sees_the_handlers_business_error(served_platform: P
     assert attempts["attempts"] == {"N": "1"}  # Retry covers TransientError only
 
 
-def test_schedule_events_are_registered_and_run_the_handler(served_platform: Platform) -> None:
+def test_schedules_rate_and_cron_are_registered_and_run_the_handler(
+    served_platform: Platform,
+) -> None:
     sources = requests.get(f"{served_platform.url}/_local/sources", timeout=10).json()["sources"]
 
     invoked = requests.post(
         f"{served_platform.url}/_local/invoke", json={"function": "TickFunction"}, timeout=10
     ).json()
 
-    # Exactly the template's event sources, each running; its Api event is the gateway's.
+    # Exactly the template's event sources, each running: a poller per SQS and stream event,
+    # a schedule per scheduled rule (a function's Schedule events, rate or cron, and a rule's
+    # own ScheduleExpression), and the rules' deliveries. Api events are the gateway's.
     assert sorted(sources, key=lambda s: s["name"]) == [
-        {"name": "schedule:TickFunction", "alive": True},
-        {"name": "sqs:RecordResultsFunction", "alive": True},
-        {"name": "stream:PublishResultsFunction", "alive": True},
+        {"name": name, "alive": True}
+        for name in sorted(
+            [
+                "eventbridge:targets",
+                f"schedule:{STACK}-HourlyEcho",
+                f"schedule:{STACK}-TickFunctionEveryMinute",
+                f"schedule:{STACK}-TickFunctionNightly",
+                "sqs:CollectFunction",
+                "sqs:HoldFunction",
+                "sqs:RecordResultsFunction",
+                "stream:HalvesFunction",
+                "stream:LedgerFunction",
+                "stream:PublishResultsFunction",
+            ]
+        )
     ]
     tick = get_item(served_platform, "Things", invoked["result"]["id"])
     assert tick is not None
     assert tick["source"] == {"S": "aws.events"}
     assert tick["detail_type"] == {"S": "Scheduled Event"}
+
+
+def test_each_function_sees_its_own_value_of_a_variable_others_also_set(
+    served_platform: Platform,
+) -> None:
+    # FUNCTION_LABEL is "global" in the template's Globals; these two functions override it,
+    # each with its own value, and one process runs them both.
+    thing = requests.get(f"{served_platform.url}/things/any-thing", timeout=10).json()
+    tick = requests.post(
+        f"{served_platform.url}/_local/invoke", json={"function": "TickFunction"}, timeout=10
+    ).json()
+    again = requests.get(f"{served_platform.url}/things/any-thing", timeout=10).json()
+
+    assert thing["label"] == "get-thing"
+    assert tick["result"]["label"] == "tick"
+    assert again["label"] == "get-thing"  # the other function's value did not stay behind
