@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from shop.checkout.models import SagaStep
 from shop.checkout.service import record_outcome
-from shop.tasks import task_handler
+from shop.tasks import task_handler, task_input
 
 
 @task_handler("checkout")
 def handler(event: dict[str, Any]) -> Any:
-    return record_outcome(str(event["checkout_id"]), event.get("error")).model_dump()
+    step = task_input(SagaStep, event)
+    return record_outcome(step.checkout_id, step.error).model_dump()

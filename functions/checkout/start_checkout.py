@@ -1,13 +1,21 @@
 """POST /checkout {"payment_method", "shipping_address"} + Idempotency-Key: snapshot the cart
 and start the saga. 202 {"checkout_id", "status"}; poll GET /checkout/{checkout_id}."""
 
-from shop.checkout.models import StartCheckout
+from shop.checkout.models import CheckoutAccepted, StartCheckout
 from shop.checkout.service import start_checkout
+from shop.errors import CartEmpty, ItemUnavailable, MixedCurrencies, PriceChanged
 from shop.http import ApiRequest, ApiResponse, api_handler
 from shop.idempotency import idempotency_key
 
 
-@api_handler("checkout")
+@api_handler(
+    "checkout",
+    body=StartCheckout,
+    responses={202: CheckoutAccepted},
+    # No REQUEST_IN_PROGRESS or IDEMPOTENCY_KEY_REUSED: a repeated key finds the same checkout.
+    errors=[CartEmpty, ItemUnavailable, MixedCurrencies, PriceChanged],
+    idempotency="required",
+)
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     key = idempotency_key(request, required=True)
@@ -16,6 +24,6 @@ def handler(request: ApiRequest) -> ApiResponse:
     checkout = start_checkout(caller.user_id, key, body, request.correlation_id)
     return ApiResponse(
         202,
-        {"checkout_id": checkout.checkout_id, "status": checkout.status},
+        CheckoutAccepted(checkout_id=checkout.checkout_id, status=checkout.status).model_dump(),
         {"Location": f"/checkout/{checkout.checkout_id}"},
     )

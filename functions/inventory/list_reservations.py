@@ -4,11 +4,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shop.errors import BadRequest, Forbidden
 from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.inventory.models import ReservationPage
 from shop.inventory.service import held_reservations
-from shop.pagination import decode_cursor, encode_cursor
-
-_KEYS = frozenset({"pk", "sk", "held", "expires_at"})
 
 
 class Query(BaseModel):
@@ -19,17 +18,13 @@ class Query(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 
-@api_handler("inventory")
+@api_handler(
+    "inventory", query=Query, responses={200: ReservationPage}, errors=[Forbidden, BadRequest]
+)
 def handler(request: ApiRequest) -> ApiResponse:
     request.admin()
     query = request.query_params(Query)
-    start = decode_cursor(query.cursor, expected_keys=_KEYS)
-    found, last = held_reservations(
-        expiring_before=query.expiring_before,
-        limit=query.limit,
-        cursor={k: ({"N": v} if k == "expires_at" else {"S": v}) for k, v in start.items()}
-        if start
-        else None,
+    page = held_reservations(
+        expiring_before=query.expiring_before, limit=query.limit, cursor=query.cursor
     )
-    cursor = encode_cursor({k: next(iter(v.values())) for k, v in last.items()} if last else None)
-    return ApiResponse(200, {"items": [r.model_dump() for r in found], "cursor": cursor})
+    return ApiResponse(200, page.model_dump())

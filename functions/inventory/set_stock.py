@@ -1,11 +1,19 @@
 """PUT /admin/inventory/{sku} {"warehouse_id", "quantity", "shards"?}: count a warehouse's stock."""
 
+from shop.catalog.models import Sku
+from shop.errors import BelowReserved, Forbidden, ShardsInUse
 from shop.http import ApiRequest, ApiResponse, api_handler
-from shop.inventory.models import SetStock
+from shop.inventory.models import SetStock, StockLevels
 from shop.inventory.service import set_stock
 
 
-@api_handler("inventory")
+@api_handler(
+    "inventory",
+    body=SetStock,
+    path={"sku": Sku},
+    responses={200: StockLevels},
+    errors=[Forbidden, BelowReserved, ShardsInUse],
+)
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.admin()
     change = request.json_body(SetStock)
@@ -16,4 +24,4 @@ def handler(request: ApiRequest) -> ApiResponse:
         shards=change.shards,
         reference=f"set by {caller.user_id}",
     )
-    return ApiResponse(200, {"levels": [level.model_dump() for level in levels]})
+    return ApiResponse(200, StockLevels(levels=levels).model_dump())

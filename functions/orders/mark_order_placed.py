@@ -2,11 +2,12 @@
 
 from typing import Any
 
+from shop.checkout.models import SagaStep
 from shop.orders.service import mark_placed, order_id_for
-from shop.tasks import task_handler
+from shop.tasks import task_handler, task_input
 
 
 @task_handler("orders")
 def handler(event: dict[str, Any]) -> Any:
-    order = mark_placed(order_id_for(str(event["checkout_id"])))
+    order = mark_placed(order_id_for(task_input(SagaStep, event).checkout_id))
     return {"order_id": order.order_id, "status": order.status}

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+from shop.checkout.models import PaymentActionWait
 from shop.payments.service import await_action
-from shop.tasks import task_handler
+from shop.tasks import task_handler, task_input
 
 
 @task_handler("payments")
 def handler(event: dict[str, Any]) -> Any:
-    await_action(str(event["checkout_id"]), str(event["task_token"]))
+    wait = task_input(PaymentActionWait, event)
+    await_action(wait.checkout_id, wait.task_token)
     return {"waiting": True}

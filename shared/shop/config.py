@@ -47,6 +47,10 @@ def payments_table() -> str:
     return setting("PAYMENTS_TABLE")
 
 
+def notifications_table() -> str:
+    return setting("NOTIFICATIONS_TABLE")
+
+
 def checkout_state_machine() -> str:
     return setting("CHECKOUT_STATE_MACHINE_ARN")
 

@@ -1,25 +1,34 @@
-"""The one error hierarchy. Every error a client can see is a `ShopError` with a stable code.
+"""The error catalogue: every error a client (or the checkout saga) can see is a class here,
+with one stable `code` and one HTTP `status`. The codes are the public contract.
 
 Handlers never build error responses themselves: `shop.http` turns a `ShopError` into
-`{"error": {"code", "message", "details"}}` with the error's HTTP status.
+`{"error": {"code", "message", "details"}}` with the error's HTTP status. A saga task's
+`ShopError` reaches Step Functions under its class name, so class names are contract too.
+
+A new code is a new class under the base whose status it shares (BadRequest, NotFound,
+Conflict, ValidationFailed, ...): an instance cannot change its code.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 
 class ShopError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
+    # Ends a checkout with this code as its `failure.code` (any other error ends it with
+    # CHECKOUT_FAILED): see `checkout_failure_codes`.
+    ends_checkout: ClassVar[bool] = False
+    # The saga retries it with backoff: statemachines/checkout.asl.json lists exactly these.
+    transient: ClassVar[bool] = False
+    # The name the saga sees this error under, when Step Functions raises it, not our code.
+    saga_error: ClassVar[str | None] = None
 
-    def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code  # type: ignore[misc]  # a narrower code for one instance
         self.details = details or {}
 
     def to_body(self) -> dict[str, Any]:
@@ -70,18 +79,7 @@ class ValidationFailed(ShopError):
 class Throttled(ShopError):
     status = 429
     code = "THROTTLED"
-
-
-class OutOfStock(Conflict):
-    """A reservation cannot be covered by the stock there is."""
-
-    code = "OUT_OF_STOCK"
-
-
-class ReservationLapsed(Conflict):
-    """The reservation was released or expired before it could be committed."""
-
-    code = "RESERVATION_LAPSED"
+    transient = True
 
 
 class PaymentDeclined(ShopError):
@@ -89,6 +87,7 @@ class PaymentDeclined(ShopError):
 
     status = 402
     code = "PAYMENT_DECLINED"
+    ends_checkout = True
 
 
 class PaymentProviderUnavailable(ShopError):
@@ -96,11 +95,233 @@ class PaymentProviderUnavailable(ShopError):
 
     status = 503
     code = "PAYMENT_PROVIDER_UNAVAILABLE"
+    transient = True
+
+
+# ----------------------------------------------------------------------------- 400
+class InvalidWebhook(BadRequest):
+    """A webhook whose signature does not verify (the signature is its authentication)."""
+
+    code = "INVALID_SIGNATURE"
+
+
+# ----------------------------------------------------------------------------- 404
+class ProductNotFound(NotFound):
+    code = "PRODUCT_NOT_FOUND"
+
+
+class SkuNotStocked(NotFound):
+    code = "SKU_NOT_STOCKED"
+
+
+class ReservationNotFound(NotFound):
+    code = "RESERVATION_NOT_FOUND"
+
+
+class CartNotFound(NotFound):
+    """No such guest cart, or it expired."""
+
+    code = "CART_NOT_FOUND"
+
+
+class LineNotFound(NotFound):
+    code = "LINE_NOT_FOUND"
+
+
+class CheckoutNotFound(NotFound):
+    code = "CHECKOUT_NOT_FOUND"
+
+
+class OrderNotFound(NotFound):
+    """Also another user's order: an order's existence is never revealed to others."""
+
+    code = "ORDER_NOT_FOUND"
+
+
+class PaymentNotFound(NotFound):
+    code = "PAYMENT_NOT_FOUND"
+
+
+# ----------------------------------------------------------------------------- 409
+class ProductConflict(Conflict):
+    """The product exists already, or was changed between our read and our write."""
+
+    code = "PRODUCT_CONFLICT"
+
+
+class SkuTaken(Conflict):
+    code = "SKU_TAKEN"
+
+
+class VersionConflict(Conflict):
+    """The update names a version that is not the stored one (optimistic locking)."""
+
+    code = "VERSION_CONFLICT"
+
+
+class BelowReserved(Conflict):
+    code = "BELOW_RESERVED"
+
+
+class ShardsInUse(Conflict):
+    code = "SHARDS_IN_USE"
+
+
+class InsufficientStock(Conflict):
+    """An adjustment would take more than a stock item has available."""
+
+    code = "INSUFFICIENT_STOCK"
+
+
+class OutOfStock(Conflict):
+    """A reservation cannot be covered by the stock there is."""
+
+    code = "OUT_OF_STOCK"
+    ends_checkout = True
+
+
+class ReservationMismatch(Conflict):
+    """The checkout already reserved other lines."""
+
+    code = "RESERVATION_MISMATCH"
+
+
+class ReservationCommitted(Conflict):
+    code = "RESERVATION_COMMITTED"
+
+
+class ReservationLapsed(Conflict):
+    """The reservation was released or expired before it could be committed."""
+
+    code = "RESERVATION_EXPIRED"  # the code a checkout it ends has always shown
+    ends_checkout = True
+
+
+class CartMerged(Conflict):
+    """A guest cart that was merged into a signed-in cart takes no more changes."""
+
+    code = "CART_MERGED"
 
 
 class PriceChanged(Conflict):
     code = "PRICE_CHANGED"
+    ends_checkout = True
 
 
-class ItemUnavailable(Conflict):
+class OrderStateConflict(Conflict):
+    """The order's status does not allow the change."""
+
+    code = "ORDER_STATE"
+
+
+class PaymentNotCapturable(Conflict):
+    code = "PAYMENT_NOT_CAPTURABLE"
+
+
+class RequestInProgress(Conflict):
+    """A request with the same Idempotency-Key is still running."""
+
+    code = "REQUEST_IN_PROGRESS"
+
+
+class CursorMismatch(Conflict):
+    """The cursor was issued for another listing (another user's orders)."""
+
+    code = "BAD_CURSOR"
+
+
+# ----------------------------------------------------------------------------- 422
+class IdempotencyKeyReused(ValidationFailed):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class UnknownSku(ValidationFailed):
+    code = "SKU_NOT_FOUND"
+
+
+class SkuUnavailable(ValidationFailed):
+    """The SKU exists but is no longer sold."""
+
+    code = "SKU_UNAVAILABLE"
+
+
+class QuantityLimit(ValidationFailed):
+    code = "QUANTITY_LIMIT"
+
+
+class CartFull(ValidationFailed):
+    code = "CART_FULL"
+
+
+class CartEmpty(ValidationFailed):
+    code = "CART_EMPTY"
+
+
+class ItemUnavailable(ValidationFailed):
+    """Some item of the checkout is no longer sold (found at checkout, or during the saga)."""
+
     code = "ITEM_UNAVAILABLE"
+    ends_checkout = True
+
+
+class MixedCurrencies(ValidationFailed):
+    code = "MIXED_CURRENCIES"
+
+
+# ----------------------------------------------------------------------------- saga outcomes
+class PaymentTimeout(ShopError):
+    """The customer did not complete 3-D Secure in time: the saga's wait timed out."""
+
+    status = 402
+    code = "PAYMENT_TIMEOUT"
+    ends_checkout = True
+    saga_error = "States.Timeout"
+
+
+class RecoveryExhausted(ShopError):
+    """The checkout kept stalling; the recovery sweep ran its compensation only."""
+
+    code = "CHECKOUT_ABANDONED"
+    ends_checkout = True
+
+
+class CheckoutFailed(ShopError):
+    """A checkout ended by any error without a failure code of its own."""
+
+    code = "CHECKOUT_FAILED"
+
+
+class EventInProgress(Conflict):
+    """Another delivery of the same event is being handled right now: retried later."""
+
+    code = "EVENT_IN_PROGRESS"
+
+
+class PoisonEvent(ShopError):
+    """An event no consumer can ever handle (malformed, unknown type or version): it goes to
+    the queue's DLQ, never to a client."""
+
+    status = 422
+    code = "POISON_EVENT"
+
+
+class EventPublishFailed(ShopError):
+    """EventBridge refused some entries: the caller's retry (a stream's, a state machine's)
+    sends them again."""
+
+    status = 503
+    code = "EVENT_PUBLISH_FAILED"
+
+
+def catalogue() -> list[type[ShopError]]:
+    """Every error class of the shop, the bases included, in the order defined here."""
+    return [
+        value
+        for value in vars(sys.modules[__name__]).values()
+        if isinstance(value, type) and issubclass(value, ShopError)
+    ]
+
+
+def checkout_failure_codes() -> dict[str, str]:
+    """A failed checkout's `failure.code`, by the name of the error its saga failed with."""
+    return {e.saga_error or e.__name__: e.code for e in catalogue() if e.ends_checkout}

@@ -32,3 +32,23 @@ def decode_cursor(cursor: str | None, *, expected_keys: frozenset[str]) -> dict[
     ):
         raise BadRequest("the cursor is not one this API issued")
     return key
+
+
+def page_cursor(last_key: dict[str, Any] | None) -> str | None:
+    """The cursor of a Query's LastEvaluatedKey (typed: {"pk": {"S": ...}}); None at the end."""
+    return encode_cursor(
+        {k: next(iter(v.values())) for k, v in last_key.items()} if last_key else None
+    )
+
+
+def start_key(
+    cursor: str | None, *, keys: frozenset[str], numbers: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor of `page_cursor` stands for, typed again: the attributes
+    in `numbers` are numbers (an index's numeric sort key), the others strings."""
+    key = decode_cursor(cursor, expected_keys=keys)
+    if key is None:
+        return None
+    if not all(key[name].isdigit() for name in numbers):
+        raise BadRequest("the cursor is not one this API issued")
+    return {name: {"N" if name in numbers else "S": value} for name, value in key.items()}

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from shop.cart.service import guest_owner, user_owner
 from shop.errors import BadRequest
-from shop.http import ApiRequest, Caller
+from shop.http import ApiRequest, Caller, Header
 
 CART_TOKEN_HEADER = "X-Cart-Token"
+# For the API document: the /guest-cart variant of each cart operation needs the token.
+GUEST_CART_TOKEN = Header(
+    CART_TOKEN_HEADER, "the guest cart's token, from POST /guest-cart", public_routes_only=True
+)
 
 
 def cart_owner(request: ApiRequest) -> tuple[str, Caller]:

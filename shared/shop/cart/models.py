@@ -60,3 +60,10 @@ class Cart(BaseModel):
     totals: list[Money]  # at current prices, of available lines, one per currency
     needs_review: bool  # some line changed price or became unavailable since it was added
     updated_at: str | None
+
+
+class GuestCartCreated(BaseModel):
+    """A new guest cart: keep `cart_token` and send it as X-Cart-Token (it is shown once)."""
+
+    cart_token: str
+    cart: Cart

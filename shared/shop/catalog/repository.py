@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from shop import aws
 from shop.catalog.models import Product, SkuRecord
-from shop.dynamo import cancellation_codes, error_code, from_item, to_item
-from shop.errors import Conflict, NotFound
-from shop.pagination import decode_cursor, encode_cursor
+from shop.dynamo import (
+    batch_get,
+    batch_write,
+    delete_write,
+    put_write,
+    query_page,
+    read_item,
+    transact,
+)
+from shop.errors import ProductConflict, ProductNotFound, SkuTaken, Throttled
+from shop.pagination import page_cursor, start_key
 
 LISTED = "ACTIVE"
 _LISTED_KEYS = frozenset({"pk", "sk", "product_id", "listed"})
@@ -37,59 +42,40 @@ def sku_key(sku: str) -> dict[str, Any]:
 class CatalogRepository:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
-        self.client = aws.client("dynamodb")
 
     def get(self, product_id: str, *, consistent: bool = False) -> Product:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=product_key(product_id), ConsistentRead=consistent
-        )
-        if "Item" not in response:
-            raise NotFound(f"no product {product_id}", code="PRODUCT_NOT_FOUND")
-        return _product(from_item(response["Item"]))
+        item = read_item(self.table_name, product_key(product_id), consistent=consistent)
+        if item is None:
+            raise ProductNotFound(f"no product {product_id}")
+        return _product(item)
 
     def get_skus(self, skus: list[str]) -> dict[str, SkuRecord]:
-        found: dict[str, SkuRecord] = {}
-        wanted = sorted(set(skus))
-        for start in range(0, len(wanted), 100):  # BatchGetItem's limit
-            pending: dict[str, Any] = {
-                self.table_name: {"Keys": [sku_key(s) for s in wanted[start : start + 100]]}
-            }
-            while pending:
-                response = self.client.batch_get_item(RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    data = from_item(item)
-                    found[data["sku"]] = SkuRecord.model_validate(data)
-                pending = response.get("UnprocessedKeys") or {}
-        return found
+        items = batch_get(self.table_name, [sku_key(s) for s in sorted(set(skus))])
+        return {item["sku"]: SkuRecord.model_validate(item) for item in items}
 
     def page(
         self, *, category: str | None, cursor: str | None, limit: int
     ) -> tuple[list[Product], str | None]:
         if category is None:
-            index, condition, values = "ListedIndex", "listed = :v", {":v": {"S": LISTED}}
-            start = decode_cursor(cursor, expected_keys=_LISTED_KEYS)
+            index, condition, value, keys = "ListedIndex", "listed = :v", LISTED, _LISTED_KEYS
         else:
-            index, condition = "CategoryIndex", "listed_category = :v"
-            values = {":v": {"S": category}}
-            start = decode_cursor(cursor, expected_keys=_CATEGORY_KEYS)
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "Limit": limit,
-        }
-        if start:
-            query["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
-        response = self.client.query(**query)
-        items = [_product(from_item(item)) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return items, encode_cursor({k: v["S"] for k, v in last.items()} if last else None)
+            index, condition, value = "CategoryIndex", "listed_category = :v", category
+            keys = _CATEGORY_KEYS
+        items, last = query_page(
+            self.table_name,
+            condition,
+            {":v": value},
+            index=index,
+            limit=limit,
+            start=start_key(cursor, keys=keys),
+        )
+        return [_product(item) for item in items], page_cursor(last)
 
     def create(self, product: Product, correlation_id: str) -> None:
-        writes = [_put_product(product, correlation_id, "attribute_not_exists(pk)")]
+        new = "attribute_not_exists(pk)"
+        writes = [put_write(_product_item(product, correlation_id), condition=new)]
         writes += [
-            _put_sku(product, i, "attribute_not_exists(pk)") for i in range(len(product.variants))
+            put_write(_sku_item(product, i), condition=new) for i in range(len(product.variants))
         ]
         self._transact(writes, product)
 
@@ -98,66 +84,47 @@ class CatalogRepository:
         No conditions: the caller guarantees ids and SKUs are new and distinct."""
         items = []
         for product in products:
-            items.append(_put_product(product, correlation_id, "")["Put"]["Item"])
-            items += [_put_sku(product, i, "")["Put"]["Item"] for i in range(len(product.variants))]
-        for start in range(0, len(items), 25):
-            batch = items[start : start + 25]
-            pending = {self.table_name: [{"PutRequest": {"Item": item}} for item in batch]}
-            while pending:
-                pending = (
-                    self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                )
+            items.append(_product_item(product, correlation_id))
+            items += [_sku_item(product, i) for i in range(len(product.variants))]
+        batch_write(self.table_name, items)
 
     def replace(self, before: Product, after: Product, correlation_id: str) -> None:
         """Write `after` over `before`, if nobody changed the product in between."""
-        owned = {":id": {"S": before.product_id}}
+        owned = {":id": before.product_id}
         writes = [
-            _put_product(after, correlation_id, "version = :v", {":v": {"N": str(before.version)}})
+            put_write(
+                _product_item(after, correlation_id),
+                condition="version = :v",
+                values={":v": before.version},
+            )
         ]
         old_skus = {v.sku for v in before.variants}
         for i, variant in enumerate(after.variants):
             if variant.sku in old_skus:
-                writes.append(_put_sku(after, i, "product_id = :id", owned))
+                writes.append(
+                    put_write(_sku_item(after, i), condition="product_id = :id", values=owned)
+                )
             else:
-                writes.append(_put_sku(after, i, "attribute_not_exists(pk)"))
+                writes.append(put_write(_sku_item(after, i), condition="attribute_not_exists(pk)"))
         for sku in sorted(old_skus - {v.sku for v in after.variants}):
-            writes.append(
-                {
-                    "Delete": {
-                        "Key": sku_key(sku),
-                        "ConditionExpression": "product_id = :id",
-                        "ExpressionAttributeValues": owned,
-                    }
-                }
-            )
+            writes.append(delete_write(sku_key(sku), condition="product_id = :id", values=owned))
         self._transact(writes, after)
 
     def _transact(self, writes: list[dict[str, Any]], product: Product) -> None:
-        for write in writes:
-            next(iter(write.values()))["TableName"] = self.table_name
-        try:
-            self.client.transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(error)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise Conflict(
-                    f"product {product.product_id} exists or was changed meanwhile",
-                    code="PRODUCT_CONFLICT",
-                ) from None
-            taken = [
-                product.variants[i - 1].sku
-                for i, code in enumerate(codes)
-                if code == "ConditionalCheckFailed" and 1 <= i <= len(product.variants)
-            ]
-            if taken:
-                raise Conflict(
-                    "a SKU belongs to another product",
-                    code="SKU_TAKEN",
-                    details={"skus": taken},
-                ) from None
-            raise
+        codes = transact(writes, table=self.table_name)
+        if codes is None:
+            return
+        if codes and codes[0] == "ConditionalCheckFailed":
+            raise ProductConflict(f"product {product.product_id} exists or was changed meanwhile")
+        taken = [
+            product.variants[i - 1].sku
+            for i, code in enumerate(codes)
+            if code == "ConditionalCheckFailed" and 1 <= i <= len(product.variants)
+        ]
+        if taken:
+            raise SkuTaken("a SKU belongs to another product", details={"skus": taken})
+        # A transaction conflict (another write in flight on these items): the caller retries.
+        raise Throttled(f"product {product.product_id} is changing too fast; retry")
 
 
 def _product(data: dict[str, Any]) -> Product:
@@ -165,12 +132,7 @@ def _product(data: dict[str, Any]) -> Product:
     return Product.model_validate(fields)
 
 
-def _put_product(
-    product: Product,
-    correlation_id: str,
-    condition: str,
-    values: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def _product_item(product: Product, correlation_id: str) -> dict[str, Any]:
     item = product.model_dump()
     item["pk"] = f"PRODUCT#{product.product_id}"
     item["sk"] = "PRODUCT"
@@ -178,19 +140,12 @@ def _put_product(
     if product.status == "active":
         item["listed"] = LISTED
         item["listed_category"] = product.category
-    put: dict[str, Any] = {"Item": to_item(item)}
-    if condition:
-        put["ConditionExpression"] = condition
-    if values:
-        put["ExpressionAttributeValues"] = values
-    return {"Put": put}
+    return item
 
 
-def _put_sku(
-    product: Product, index: int, condition: str, values: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _sku_item(product: Product, index: int) -> dict[str, Any]:
     variant = product.variants[index]
-    item = {
+    return {
         "pk": f"SKU#{variant.sku}",
         "sk": "SKU",
         "sku": variant.sku,
@@ -200,9 +155,3 @@ def _put_sku(
         "attributes": variant.attributes,
         "price": variant.price.model_dump(),
     }
-    put: dict[str, Any] = {"Item": to_item(item)}
-    if condition:
-        put["ConditionExpression"] = condition
-    if values:
-        put["ExpressionAttributeValues"] = values
-    return {"Put": put}

@@ -15,7 +15,7 @@ from shop.catalog.models import (
 from shop.catalog.repository import CatalogRepository
 from shop.clock import iso_now
 from shop.config import catalog_table
-from shop.errors import Conflict
+from shop.errors import SkuTaken, VersionConflict
 
 
 def repository() -> CatalogRepository:
@@ -48,7 +48,7 @@ def seed_catalog(drafts: list[NewProduct], *, correlation_id: str = "") -> int:
     since the bulk path has no per-SKU condition to catch them."""
     skus = [v.sku for d in drafts for v in d.variants]
     if len(skus) != len(set(skus)):
-        raise Conflict("a SKU appears in more than one product", code="SKU_TAKEN")
+        raise SkuTaken("a SKU appears in more than one product")
     repository().seed([_first_version(d) for d in drafts], correlation_id)
     return len(drafts)
 
@@ -57,9 +57,8 @@ def update_product(product_id: str, update: ProductUpdate, *, correlation_id: st
     repo = repository()
     current = repo.get(product_id, consistent=True)
     if update.version is not None and update.version != current.version:
-        raise Conflict(
+        raise VersionConflict(
             f"product {product_id} is at version {current.version}, not {update.version}",
-            code="VERSION_CONFLICT",
             details={"current_version": current.version},
         )
     replaced = Product(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shop.errors import CheckoutFailed, checkout_failure_codes
 from shop.money import Money
 from shop.orders.models import OrderLine, ShippingAddress
 
@@ -19,8 +20,13 @@ class StartCheckout(BaseModel):
     shipping_address: ShippingAddress
 
 
+def _failure_codes(schema: dict[str, Any]) -> None:
+    """The API document lists the codes a checkout can fail with (from the error catalogue)."""
+    schema["enum"] = sorted({*checkout_failure_codes().values(), CheckoutFailed.code})
+
+
 class Failure(BaseModel):
-    code: str
+    code: Annotated[str, Field(json_schema_extra=_failure_codes)]
     message: str
 
 
@@ -46,3 +52,32 @@ class SagaInput(BaseModel):
     shipping_address: ShippingAddress
     correlation_id: str = ""
     hold_seconds: int = 1800
+
+
+class SagaError(BaseModel):
+    """What a Catch puts at `$.error`: the error's name (a `ShopError`'s class name, or Step
+    Functions' own such as States.Timeout) and its cause (JSON, for a Lambda's error)."""
+
+    name: str = Field("", alias="Error")
+    cause: str = Field("", alias="Cause")
+
+
+class SagaStep(BaseModel):
+    """The input of a step that needs only the checkout (and, in compensation, the error)."""
+
+    checkout_id: Annotated[str, StringConstraints(min_length=1)]
+    error: SagaError | None = None
+
+
+class PaymentActionWait(BaseModel):
+    """AwaitCustomerAction's input: the checkout, and the task token that resumes the saga."""
+
+    checkout_id: Annotated[str, StringConstraints(min_length=1)]
+    task_token: Annotated[str, StringConstraints(min_length=1)]
+
+
+class CheckoutAccepted(BaseModel):
+    """The checkout has started: poll GET /checkout/{checkout_id} for its outcome."""
+
+    checkout_id: str
+    status: CheckoutStatus

@@ -2,9 +2,7 @@
 
 A checkout's id is derived from (user, Idempotency-Key), and its Step Functions execution is
 named after it: a repeated POST finds the same record and cannot start a second execution.
-
-    pk = CHECKOUT#<id>   status, lines, total, order_id, failure; while PENDING also
-                         `pending` + `started_at` (the sparse index the recovery sweep reads)
+The checkout records are kept by shop.checkout.repository.
 """
 
 from __future__ import annotations
@@ -19,26 +17,29 @@ from botocore.exceptions import ClientError
 
 from shop import aws
 from shop.cart.service import get_cart, user_owner
-from shop.checkout.models import CheckoutView, SagaInput, StartCheckout
-from shop.clock import iso_now, now
+from shop.checkout.models import CheckoutView, SagaError, SagaInput, StartCheckout
+from shop.checkout.repository import CheckoutRepository
+from shop.clock import now
 from shop.config import checkout_state_machine, checkout_table
-from shop.dynamo import error_code, from_item, read_item, to_item
-from shop.errors import NotFound, PriceChanged, ValidationFailed
+from shop.dynamo import error_code
+from shop.errors import (
+    CartEmpty,
+    CheckoutFailed,
+    CheckoutNotFound,
+    ItemUnavailable,
+    MixedCurrencies,
+    PriceChanged,
+    RecoveryExhausted,
+    checkout_failure_codes,
+)
 from shop.orders.models import OrderLine
 from shop.orders.service import order_id_for
 
 STUCK_AFTER_SECONDS = 10 * 60  # longer than any healthy run (3-D Secure waits included)
 MAX_RECOVERIES = 3
 
-FAILURE_CODES = {
-    "OutOfStock": "OUT_OF_STOCK",
-    "PaymentDeclined": "PAYMENT_DECLINED",
-    "PriceChanged": "PRICE_CHANGED",
-    "ItemUnavailable": "ITEM_UNAVAILABLE",
-    "States.Timeout": "PAYMENT_TIMEOUT",
-    "ReservationLapsed": "RESERVATION_EXPIRED",
-    "RecoveryExhausted": "CHECKOUT_ABANDONED",
-}
+# The saga's error name -> the checkout's `failure.code`, from the error catalogue.
+FAILURE_CODES = checkout_failure_codes()
 
 
 def checkout_id_for(user_id: str, idempotency_key: str) -> str:
@@ -46,12 +47,12 @@ def checkout_id_for(user_id: str, idempotency_key: str) -> str:
     return f"co-{digest[:32]}"
 
 
-def _key(checkout_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CHECKOUT#{checkout_id}"}}
+def repository() -> CheckoutRepository:
+    return CheckoutRepository(checkout_table())
 
 
 def _read(checkout_id: str) -> dict[str, Any] | None:
-    return read_item(checkout_table(), _key(checkout_id))
+    return repository().get(checkout_id)
 
 
 def _view(record: dict[str, Any]) -> CheckoutView:
@@ -65,9 +66,9 @@ def start_checkout(
     existing = _read(checkout_id)
     if existing is None:
         saga = _snapshot(checkout_id, user_id, request, correlation_id)
-        existing = _create(saga)
+        existing = repository().create(saga)
     if existing["user_id"] != user_id:  # cannot happen: the id includes the user
-        raise NotFound("no such checkout", code="CHECKOUT_NOT_FOUND")
+        raise CheckoutNotFound("no such checkout")
     if existing["status"] == "PENDING":
         _start_execution(checkout_id, existing["saga_input"], name=checkout_id)
     return _view(existing)
@@ -78,12 +79,10 @@ def _snapshot(
 ) -> SagaInput:
     cart = get_cart(user_owner(user_id))
     if not cart.lines:
-        raise ValidationFailed("the cart is empty", code="CART_EMPTY")
+        raise CartEmpty("the cart is empty")
     unavailable = [line.sku for line in cart.lines if not line.available]
     if unavailable:
-        raise ValidationFailed(
-            "some items are no longer sold", code="ITEM_UNAVAILABLE", details={"skus": unavailable}
-        )
+        raise ItemUnavailable("some items are no longer sold", details={"skus": unavailable})
     changed = [line.sku for line in cart.lines if line.price_changed]
     if changed:
         raise PriceChanged(
@@ -91,7 +90,7 @@ def _snapshot(
             details={"skus": changed},
         )
     if len(cart.totals) != 1:
-        raise ValidationFailed("a checkout is paid in one currency", code="MIXED_CURRENCIES")
+        raise MixedCurrencies("a checkout is paid in one currency")
     return SagaInput(
         checkout_id=checkout_id,
         user_id=user_id,
@@ -104,37 +103,6 @@ def _snapshot(
         shipping_address=request.shipping_address,
         correlation_id=correlation_id,
     )
-
-
-def _create(saga: SagaInput) -> dict[str, Any]:
-    at = iso_now()
-    record = {
-        "pk": f"CHECKOUT#{saga.checkout_id}",
-        "checkout_id": saga.checkout_id,
-        "user_id": saga.user_id,
-        "status": "PENDING",
-        "lines": [line.model_dump() for line in saga.lines],
-        "total": saga.total.model_dump(),
-        "saga_input": json.dumps(saga.model_dump()),
-        "pending": "PENDING",
-        "started_at": math.floor(now()),
-        "recoveries": 0,
-        "created_at": at,
-        "updated_at": at,
-    }
-    try:
-        aws.client("dynamodb").put_item(
-            TableName=checkout_table(),
-            Item=to_item(record),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
-            raise
-        raced = _read(saga.checkout_id)  # a concurrent request with the same key won
-        assert raced is not None
-        return raced
-    return record
 
 
 def _start_execution(checkout_id: str, saga_input: str, *, name: str) -> None:
@@ -151,42 +119,28 @@ def _start_execution(checkout_id: str, saga_input: str, *, name: str) -> None:
 def get_checkout(checkout_id: str, user_id: str) -> CheckoutView:
     record = _read(checkout_id)
     if record is None or record["user_id"] != user_id:
-        raise NotFound(f"no checkout {checkout_id}", code="CHECKOUT_NOT_FOUND")
+        raise CheckoutNotFound(f"no checkout {checkout_id}")
     return _view(record)
 
 
-def record_outcome(checkout_id: str, error: dict[str, Any] | None) -> CheckoutView:
+def record_outcome(checkout_id: str, error: SagaError | None) -> CheckoutView:
     """The saga's last step: SUCCEEDED with the order, or FAILED with a code. The first outcome
     recorded wins; recording it again changes nothing."""
-    values: dict[str, Any]
+    outcome: dict[str, Any]
     if error is None:
-        values = {":s": "SUCCEEDED", ":o": order_id_for(checkout_id)}
-        update = "SET #s = :s, order_id = :o, updated_at = :now REMOVE pending"
+        outcome = {"status": "SUCCEEDED", "order_id": order_id_for(checkout_id)}
     else:
-        name = str(error.get("Error", ""))
-        cause = str(error.get("Cause", ""))
+        cause = error.cause
         with contextlib.suppress(ValueError, AttributeError):  # Lambda errors' Cause is JSON
             cause = str(json.loads(cause).get("errorMessage", cause))
-        code = FAILURE_CODES.get(name, "CHECKOUT_FAILED")
-        values = {":s": "FAILED", ":f": {"code": code, "message": cause[:500] or name}}
-        update = "SET #s = :s, failure = :f, updated_at = :now REMOVE pending"
-    values[":now"] = iso_now()
-    values[":pending"] = "PENDING"
-    try:
-        aws.client("dynamodb").update_item(
-            TableName=checkout_table(),
-            Key=_key(checkout_id),
-            UpdateExpression=update,
-            ConditionExpression="#s = :pending",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_item(values),
-        )
-    except ClientError as err:
-        if error_code(err) != "ConditionalCheckFailedException":
-            raise
-    record = _read(checkout_id)
+        code = FAILURE_CODES.get(error.name, CheckoutFailed.code)
+        outcome = {
+            "status": "FAILED",
+            "failure": {"code": code, "message": cause[:500] or error.name},
+        }
+    record = repository().finish(checkout_id, outcome)
     if record is None:
-        raise NotFound(f"no checkout {checkout_id}", code="CHECKOUT_NOT_FOUND")
+        raise CheckoutNotFound(f"no checkout {checkout_id}")
     return _view(record)
 
 
@@ -195,19 +149,9 @@ def recover_stuck() -> list[str]:
     again under a new execution name: every step is idempotent, so it finishes what was done
     or compensates it. After MAX_RECOVERIES, run compensation only."""
     sfn = aws.client("stepfunctions")
-    response = aws.client("dynamodb").query(
-        TableName=checkout_table(),
-        IndexName="PendingCheckoutsIndex",
-        KeyConditionExpression="pending = :p AND started_at < :cutoff",
-        ExpressionAttributeValues={
-            ":p": {"S": "PENDING"},
-            ":cutoff": {"N": str(math.floor(now() - STUCK_AFTER_SECONDS))},
-        },
-        Limit=50,
-    )
+    repo = repository()
     resumed = []
-    for item in response.get("Items", []):
-        record = from_item(item)
+    for record in repo.stuck(math.floor(now() - STUCK_AFTER_SECONDS), limit=50):
         checkout_id, attempt = record["checkout_id"], int(record.get("recoveries", 0))
         last = checkout_id if attempt == 0 else f"{checkout_id}-r{attempt}"
         arn = f"{checkout_state_machine().replace(':stateMachine:', ':execution:')}:{last}"
@@ -219,30 +163,16 @@ def recover_stuck() -> list[str]:
             status = "MISSING"
         if status == "RUNNING":
             continue
-        try:  # claim this recovery attempt, so two sweeps cannot both start one
-            aws.client("dynamodb").update_item(
-                TableName=checkout_table(),
-                Key=_key(checkout_id),
-                UpdateExpression="SET recoveries = :next, started_at = :now_s",
-                ConditionExpression="recoveries = :seen AND #s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":next": attempt + 1,
-                        ":seen": attempt,
-                        ":pending": "PENDING",
-                        ":now_s": math.floor(now()),
-                    }
-                ),
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                continue
-            raise
+        # Claim this recovery attempt, so two sweeps cannot both start one.
+        if not repo.claim_recovery(checkout_id, attempt):
+            continue
         saga = json.loads(record["saga_input"])
         if attempt + 1 >= MAX_RECOVERIES:
             saga["compensate_only"] = True
-            saga["error"] = {"Error": "RecoveryExhausted", "Cause": "the checkout kept stalling"}
+            saga["error"] = {
+                "Error": RecoveryExhausted.__name__,
+                "Cause": "the checkout kept stalling",
+            }
         _start_execution(checkout_id, json.dumps(saga), name=f"{checkout_id}-r{attempt + 1}")
         resumed.append(checkout_id)
     return resumed

@@ -9,21 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from shop import aws
 from shop.config import inventory_table
-from shop.dynamo import from_item
-
-
-def _scan() -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    # Pages of 500: the emulator serializes a whole page at once.
-    request: dict[str, Any] = {"TableName": inventory_table(), "ConsistentRead": True, "Limit": 500}
-    while True:
-        response = aws.client("dynamodb").scan(**request)
-        items += [from_item(item) for item in response.get("Items", [])]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+from shop.inventory.repository import InventoryRepository
 
 
 def audit() -> list[str]:
@@ -32,7 +19,7 @@ def audit() -> list[str]:
     ledger: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
     stock: dict[tuple[str, str, int], dict[str, Any]] = {}
     held: dict[tuple[str, str, int], int] = defaultdict(int)
-    for item in _scan():
+    for item in InventoryRepository(inventory_table()).everything():
         sk: str = item["sk"]
         if item["pk"].startswith("LEDGER#"):
             key = (item["sku"], item["warehouse_id"], item["shard"])

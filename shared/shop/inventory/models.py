@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -58,8 +59,23 @@ class ReserveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     checkout_id: CheckoutId
-    lines: Annotated[list[ReservationLine], Field(min_length=1, max_length=MAX_RESERVATION_LINES)]
+    lines: Annotated[
+        Sequence[ReservationLine], Field(min_length=1, max_length=MAX_RESERVATION_LINES)
+    ]
     hold_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = DEFAULT_HOLD_SECONDS
+
+
+class SnapshotLine(ReservationLine):
+    """A line of the checkout's snapshot, as a reservation reads it: it also carries its
+    price, which is not inventory's business."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class ReserveStep(ReserveRequest):
+    """ReserveStock's input: the saga's state, whose lines are the snapshot's."""
+
+    lines: Annotated[Sequence[SnapshotLine], Field(min_length=1, max_length=MAX_RESERVATION_LINES)]
 
 
 class Allocation(BaseModel):
@@ -91,3 +107,14 @@ class CheckoutRef(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     checkout_id: CheckoutId
+
+
+class StockLevels(BaseModel):
+    """The warehouse's stock items of the SKU after a change."""
+
+    levels: list[StockLevel]
+
+
+class ReservationPage(BaseModel):
+    items: list[Reservation]
+    cursor: str | None  # pass back to get the next page; None on the last

@@ -47,3 +47,8 @@ class Order(BaseModel):
     history: list[HistoryEntry]
     created_at: str
     updated_at: str
+
+
+class OrderPage(BaseModel):
+    items: list[Order]
+    cursor: str | None  # pass back to get the next page; None on the last

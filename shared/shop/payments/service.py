@@ -4,9 +4,7 @@ Stripe honours idempotency keys, but localstripe ignores them, and a key alone c
 retry what state the PaymentIntent reached. So each step reads our payment record (one per
 checkout) and the PaymentIntent's own status before acting: capture only what is
 `requires_capture`, cancel what is not captured, refund what is. Repeating any step is harmless.
-
-    pk = PAYMENT#<checkout_id>   intent_id, status, amount, currency, wait_token
-    pk = WEBHOOK#<event_id>      a Stripe event already handled (replays are ignored)
+The records are kept by shop.payments.repository.
 """
 
 from __future__ import annotations
@@ -17,20 +15,19 @@ from functools import cache
 from typing import Any
 
 import stripe
-from botocore.exceptions import ClientError
 
 from shop import aws
 from shop.clock import iso_now
 from shop.config import payments_table, secret
-from shop.dynamo import error_code, read_item, to_item
 from shop.errors import (
-    BadRequest,
-    Conflict,
-    NotFound,
+    InvalidWebhook,
     PaymentDeclined,
+    PaymentNotCapturable,
+    PaymentNotFound,
     PaymentProviderUnavailable,
 )
 from shop.money import Money
+from shop.payments.repository import PaymentsRepository
 
 
 @cache
@@ -43,24 +40,16 @@ def stripe_client() -> stripe.StripeClient:
     )
 
 
-def _key(checkout_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PAYMENT#{checkout_id}"}}
+def repository() -> PaymentsRepository:
+    return PaymentsRepository(payments_table())
 
 
 def payment_record(checkout_id: str) -> dict[str, Any] | None:
-    return read_item(payments_table(), _key(checkout_id))
+    return repository().get(checkout_id)
 
 
 def _update(checkout_id: str, **fields: Any) -> None:
-    names = {f"#{k}": k for k in fields}
-    values = to_item({f":{k}": v for k, v in fields.items()})
-    aws.client("dynamodb").update_item(
-        TableName=payments_table(),
-        Key=_key(checkout_id),
-        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    repository().update(checkout_id, **fields)
 
 
 def _intent(intent_id: str) -> Any:
@@ -75,24 +64,7 @@ def authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str,
     AUTHORIZED or REQUIRES_ACTION; raises PaymentDeclined."""
     record = payment_record(checkout_id)
     if record is None:
-        try:
-            aws.client("dynamodb").put_item(
-                TableName=payments_table(),
-                Item=to_item(
-                    {
-                        "pk": f"PAYMENT#{checkout_id}",
-                        "checkout_id": checkout_id,
-                        "status": "CREATING",
-                        "amount": amount.amount,
-                        "currency": amount.currency,
-                        "created_at": iso_now(),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
+        repository().open(checkout_id, amount)  # a concurrent attempt may have opened it
         record = payment_record(checkout_id) or {}
     if record.get("status") == "DECLINED":
         raise PaymentDeclined(record.get("decline_reason", "the card was declined"))
@@ -153,7 +125,7 @@ def await_action(checkout_id: str, task_token: str) -> None:
 def capture(checkout_id: str) -> dict[str, Any]:
     record = payment_record(checkout_id)
     if record is None or not record.get("intent_id"):
-        raise NotFound(f"no payment for checkout {checkout_id}", code="PAYMENT_NOT_FOUND")
+        raise PaymentNotFound(f"no payment for checkout {checkout_id}")
     intent = _intent(record["intent_id"])
     if intent.status == "requires_capture":
         try:
@@ -163,7 +135,7 @@ def capture(checkout_id: str) -> dict[str, Any]:
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
             raise PaymentProviderUnavailable(str(error)) from None
     if intent.status != "succeeded":
-        raise Conflict(f"payment is {intent.status}, cannot capture", code="PAYMENT_NOT_CAPTURABLE")
+        raise PaymentNotCapturable(f"payment is {intent.status}, cannot capture")
     _update(checkout_id, status="CAPTURED", updated_at=iso_now())
     return {"status": "CAPTURED", "intent_id": intent.id, "amount": record["amount"]}
 
@@ -208,16 +180,8 @@ def handle_webhook(payload: bytes, signature: str) -> dict[str, Any]:
         )
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise InvalidWebhook(str(error)) from None
-    try:
-        aws.client("dynamodb").put_item(
-            TableName=payments_table(),
-            Item=to_item({"pk": f"WEBHOOK#{event.id}", "type": event.type, "at": iso_now()}),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if error_code(error) == "ConditionalCheckFailedException":
-            return {"handled": False, "reason": "replay"}
-        raise
+    if not repository().first_delivery(event.id, event.type):
+        return {"handled": False, "reason": "replay"}
     obj = json.loads(payload)["data"]["object"]  # verified above; plain JSON from here
     checkout_id = (obj.get("metadata") or {}).get("checkout_id")
     if not checkout_id or not event.type.startswith("payment_intent."):
@@ -231,34 +195,16 @@ def _resume(checkout_id: str, intent_status: str) -> bool:
     outcome = "AUTHORIZED" if intent_status in ("requires_capture", "succeeded") else "DECLINED"
     if intent_status == "requires_action":
         return False
-    try:
-        response = aws.client("dynamodb").update_item(
-            TableName=payments_table(),
-            Key=_key(checkout_id),
-            UpdateExpression="SET #s = :outcome, updated_at = :now",
-            ConditionExpression="#s = :waiting AND attribute_exists(wait_token)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_item(
-                {":outcome": outcome, ":waiting": "REQUIRES_ACTION", ":now": iso_now()}
-            ),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as error:
-        if error_code(error) == "ConditionalCheckFailedException":
-            return False
-        raise
-    token = response["Attributes"]["wait_token"]["S"]
+    token = repository().settle_wait(checkout_id, outcome)
+    if token is None:
+        return False
     sfn = aws.client("stepfunctions")
     if outcome == "AUTHORIZED":
         sfn.send_task_success(taskToken=token, output='{"status": "AUTHORIZED"}')
     else:
         sfn.send_task_failure(
             taskToken=token,
-            error="PaymentDeclined",
+            error=PaymentDeclined.__name__,
             cause="the customer did not complete authentication",
         )
     return True
-
-
-class InvalidWebhook(BadRequest):
-    code = "INVALID_SIGNATURE"

@@ -1,0 +1,68 @@
+"""Payment records in DynamoDB.
+
+pk = PAYMENT#<checkout_id>   intent_id, status, amount, currency, wait_token
+pk = WEBHOOK#<event_id>      a Stripe event already handled (replays are ignored)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.clock import iso_now
+from shop.dynamo import put_new, read_item, update_if
+from shop.money import Money
+
+
+def payment_key(checkout_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PAYMENT#{checkout_id}"}}
+
+
+class PaymentsRepository:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def get(self, checkout_id: str) -> dict[str, Any] | None:
+        return read_item(self.table_name, payment_key(checkout_id))
+
+    def open(self, checkout_id: str, amount: Money) -> None:
+        """The checkout's payment record, CREATING, unless it has one already."""
+        put_new(
+            self.table_name,
+            {
+                "pk": f"PAYMENT#{checkout_id}",
+                "checkout_id": checkout_id,
+                "status": "CREATING",
+                "amount": amount.amount,
+                "currency": amount.currency,
+                "created_at": iso_now(),
+            },
+        )
+
+    def update(self, checkout_id: str, **fields: Any) -> None:
+        """Set `fields` on the record, unconditionally."""
+        update_if(
+            self.table_name,
+            payment_key(checkout_id),
+            "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            names={f"#{k}": k for k in fields},
+            values={f":{k}": v for k, v in fields.items()},
+        )
+
+    def settle_wait(self, checkout_id: str, outcome: str) -> str | None:
+        """Take the record out of REQUIRES_ACTION into `outcome`, once, if a saga is parked on
+        it: the parked saga's task token, or None when there is nothing (left) to resume."""
+        record = update_if(
+            self.table_name,
+            payment_key(checkout_id),
+            "SET #s = :outcome, updated_at = :now",
+            condition="#s = :waiting AND attribute_exists(wait_token)",
+            names={"#s": "status"},
+            values={":outcome": outcome, ":waiting": "REQUIRES_ACTION", ":now": iso_now()},
+        )
+        return None if record is None else str(record["wait_token"])
+
+    def first_delivery(self, event_id: str, event_type: str) -> bool:
+        """Record a Stripe event as handled: False when it was before (a replay)."""
+        return put_new(
+            self.table_name, {"pk": f"WEBHOOK#{event_id}", "type": event_type, "at": iso_now()}
+        )
