@@ -1,11 +1,12 @@
 """POST /cart/merge {"cart_token"}: on sign-in, fold the guest cart into the user's, once."""
 
-from shop.cart.models import MergeGuestCart
+from shop.cart.models import Cart, MergeGuestCart
 from shop.cart.service import merge_guest_cart
+from shop.errors import CartMerged, CartNotFound
 from shop.http import ApiRequest, ApiResponse, api_handler
 
 
-@api_handler("cart")
+@api_handler("cart", body=MergeGuestCart, responses={200: Cart}, errors=[CartNotFound, CartMerged])
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     merge = request.json_body(MergeGuestCart)

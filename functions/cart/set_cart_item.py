@@ -1,12 +1,21 @@
 """PUT /cart/items/{sku} and /guest-cart/items/{sku} {"quantity"}: set a line's quantity."""
 
-from shop.cart.edge import cart_owner
-from shop.cart.models import SetQuantity
+from shop.cart.edge import GUEST_CART_TOKEN, cart_owner
+from shop.cart.models import LineChange, SetQuantity
 from shop.cart.service import set_quantity
+from shop.catalog.models import Sku
+from shop.errors import BadRequest, CartFull, CartMerged, CartNotFound, LineNotFound
 from shop.http import ApiRequest, ApiResponse, api_handler
 
 
-@api_handler("cart")
+@api_handler(
+    "cart",
+    body=SetQuantity,
+    path={"sku": Sku},
+    headers=[GUEST_CART_TOKEN],
+    responses={200: LineChange},
+    errors=[BadRequest, CartNotFound, CartMerged, CartFull, LineNotFound],
+)
 def handler(request: ApiRequest) -> ApiResponse:
     owner, _ = cart_owner(request)
     change = request.json_body(SetQuantity)

@@ -1,10 +1,12 @@
 """GET /orders/{order_id}: one of the caller's orders, with its status history."""
 
+from shop.errors import OrderNotFound
 from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.orders.models import Order
 from shop.orders.service import get_order
 
 
-@api_handler("orders")
+@api_handler("orders", responses={200: Order}, errors=[OrderNotFound])
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     order = get_order(request.path_param("order_id"), owner=caller.user_id)

@@ -4,7 +4,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shop.errors import BadRequest, CursorMismatch
 from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.orders.models import OrderPage
 from shop.orders.service import list_orders
 
 
@@ -15,9 +17,9 @@ class Query(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
-@api_handler("orders")
+@api_handler("orders", query=Query, responses={200: OrderPage}, errors=[BadRequest, CursorMismatch])
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     query = request.query_params(Query)
     orders, cursor = list_orders(caller.user_id, query.cursor, query.limit)
-    return ApiResponse(200, {"items": [o.model_dump() for o in orders], "cursor": cursor})
+    return ApiResponse(200, OrderPage(items=orders, cursor=cursor).model_dump())

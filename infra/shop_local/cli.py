@@ -3,6 +3,7 @@
 shop serve [--port 3000] [--demo]     start the whole platform (Ctrl-C stops it)
 shop token USER [--admin]             print an ID token for USER
 shop load-demo                        load the demo catalog and stock into a running platform
+shop openapi [--check]                write openapi.yaml and events/schemas/ from the code
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
 
     commands.add_parser("load-demo", help="load the demo data into a running platform")
+    contracts = commands.add_parser(
+        "openapi", help="write openapi.yaml and events/schemas/ from the code (models, contracts)"
+    )
+    contracts.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file is out of date"
+    )
     commands.add_parser(
         "check-inventory", help="re-derive stock from the ledger of a running platform and compare"
     )
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "load-demo":
         return _load_demo_into_running(args.state_dir)
+    if args.command == "openapi":
+        return _write_contracts(check=args.check)
     if args.command == "check-inventory":
         return _check_inventory(args.state_dir)
     platform = LocalPlatform(
@@ -100,6 +109,25 @@ def _serve(platform: LocalPlatform, demo: bool) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     platform.stop()
+    return 0
+
+
+def _write_contracts(*, check: bool) -> int:
+    """The generated contracts: the API document and the events' JSON Schemas."""
+    from shop_local import event_schemas, openapi
+
+    wanted = {openapi.OUTPUT: openapi.expected(), **event_schemas.expected()}
+    stale_schemas = set(event_schemas.SCHEMAS.glob("*.json")) - set(wanted)
+    out_of_date = sorted(
+        {p for p, text in wanted.items() if not p.exists() or p.read_text() != text} | stale_schemas
+    )
+    for path in out_of_date:
+        done = "removed" if path in stale_schemas else "wrote"
+        print(f"{'out of date' if check else done}: {path.relative_to(openapi.REPO_ROOT)}")
+    if check:
+        return 1 if out_of_date else 0
+    openapi.write()
+    event_schemas.write()
     return 0
 
 

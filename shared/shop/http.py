@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,6 +30,45 @@ ADMIN_GROUP = "admin"
 
 Model = TypeVar("Model", bound=BaseModel)
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an operation reads, as the API document shows it."""
+
+    name: str
+    description: str = ""
+    required: bool = True
+    # One function can serve a signed-in and a public route (the cart's /cart and /guest-cart):
+    # a header that stands in for the token is needed on the public one only.
+    public_routes_only: bool = False
+
+
+@dataclass(frozen=True)
+class ApiContract:
+    """What an operation takes and answers, declared on its handler by `api_handler` for the
+    API document (`shop openapi` writes openapi.yaml from it). Nothing here is checked at run
+    time: the handler still parses with `json_body`/`query_params`, and tests keep the two in
+    step (tests/unit/test_api_contracts.py)."""
+
+    service: str
+    body: type[BaseModel] | None = None  # the JSON body, parsed by `request.json_body(body)`
+    query: type[BaseModel] | None = None  # the query string, by `request.query_params(query)`
+    path: Mapping[str, object] = field(default_factory=dict)  # a path parameter's type
+    headers: tuple[Header, ...] = ()
+    responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)
+    # The domain errors the operation raises; the edge's own (auth, body, idempotency,
+    # throttling) are added by the document's generator from the rest of the contract.
+    errors: tuple[type[ShopError], ...] = ()
+    idempotency: Literal["optional", "required"] | None = None
+
+
+class ApiLambdaHandler(Protocol):
+    """A Lambda proxy handler that carries its operation's contract."""
+
+    contract: ApiContract
+
+    def __call__(self, event: dict[str, Any], context: Any, /) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -148,11 +187,32 @@ def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, A
     return {"statusCode": response.status, "headers": headers, "body": body}
 
 
-def api_handler(service: str) -> Callable[[Callable[[ApiRequest], ApiResponse]], LambdaHandler]:
-    """Make a Lambda proxy handler of an operation `ApiRequest -> ApiResponse`."""
+def api_handler(
+    service: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    path: Mapping[str, object] | None = None,
+    headers: Sequence[Header] = (),
+    responses: Mapping[int, type[BaseModel] | None] | None = None,
+    errors: Sequence[type[ShopError]] = (),
+    idempotency: Literal["optional", "required"] | None = None,
+) -> Callable[[Callable[[ApiRequest], ApiResponse]], ApiLambdaHandler]:
+    """Make a Lambda proxy handler of an operation `ApiRequest -> ApiResponse`, and record
+    its contract (see `ApiContract`) on it as `handler.contract`."""
     logger = get_logger(service)
+    contract = ApiContract(
+        service=service,
+        body=body,
+        query=query,
+        path=dict(path or {}),
+        headers=tuple(headers),
+        responses=dict(responses or {}),
+        errors=tuple(errors),
+        idempotency=idempotency,
+    )
 
-    def decorate(operation: Callable[[ApiRequest], ApiResponse]) -> LambdaHandler:
+    def decorate(operation: Callable[[ApiRequest], ApiResponse]) -> ApiLambdaHandler:
         module = operation.__module__.rsplit(".", 1)[-1]
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -179,6 +239,8 @@ def api_handler(service: str) -> Callable[[Callable[[ApiRequest], ApiResponse]],
 
         handler.__name__ = operation.__name__
         handler.__doc__ = operation.__doc__
-        return handler
+        api_function = cast(ApiLambdaHandler, handler)
+        api_function.contract = contract
+        return api_function
 
     return decorate

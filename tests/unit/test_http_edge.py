@@ -39,9 +39,13 @@ def broken(request: ApiRequest) -> ApiResponse:
     raise RuntimeError("secret internals")
 
 
+class ThingNotFound(NotFound):
+    code = "THING_NOT_FOUND"
+
+
 @api_handler("test")
 def missing(request: ApiRequest) -> ApiResponse:
-    raise NotFound("no thing 7", code="THING_NOT_FOUND")
+    raise ThingNotFound("no thing 7")
 
 
 def call(handler: Any, ev: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
