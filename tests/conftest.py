@@ -16,7 +16,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         port=0,
         state_dir=tmp_path_factory.mktemp("platform-state"),
         # A 3-D Secure wait long enough for a test to authenticate, short enough to time out.
-        parameter_overrides={"PaymentActionTimeoutSeconds": "8"},
+        parameter_overrides={
+            "PaymentActionTimeoutSeconds": "8",
+            # Redelivery after a consumer's failure in seconds, not half a minute (still longer
+            # than the consumers' Timeout, as on AWS).
+            "EventQueueVisibilityTimeout": "4",
+        },
     ).start()
     yield local
     local.stop()
@@ -25,3 +30,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
 @pytest.fixture(scope="session")
 def api(platform: LocalPlatform) -> Api:
     return Api(platform.url, platform.identity)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_suite` check what the whole run recorded: they run last (a stable
+    sort, so every other test keeps its order)."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)

@@ -19,21 +19,15 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from shop import aws
-from shop_local import lambda_seam, moto_fidelity
+from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity
 from shop_local.auth import LocalIdentityProvider
-from shop_local.event_sources import (
-    EventSource,
-    Schedule,
-    SqsPoller,
-    StreamPoller,
-    schedule_interval,
-    scheduled_event,
-)
+from shop_local.event_sources import EventSource, Schedule, mapping_source, scheduled_event
 from shop_local.functions import (
     FunctionError,
     LocalFunctions,
     apply_environment,
-    merged_environment,
+    function_environments,
+    shared_environment,
 )
 from shop_local.gateway import Gateway
 from shop_local.provision import REGION, Provisioner
@@ -94,6 +88,7 @@ class LocalPlatform:
         use_emulator(self.endpoint)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
         moto_fidelity.install()
+        aws_calls.install()  # what each function calls, for the IAM check (tests)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         requests.post(
@@ -110,15 +105,20 @@ class LocalPlatform:
         self.provisioner.provision_all()
         specs = self.template.functions()
         resolve = lambda value: self.template.resolve(value, self.provisioner.lookup)  # noqa: E731
-        self.environment = merged_environment(specs, resolve)
+        self.function_environments = function_environments(specs, resolve)
+        # What every function agrees on also goes in the process's environment, for local tools.
+        self.environment = shared_environment(self.function_environments)
         apply_environment(self.environment)
         self._seed_local_secrets()
         self.stripe = StripeEmulator(free_port()).start()
         os.environ["STRIPE_API_BASE"] = self.stripe.url  # read by shop.payments; unset on AWS
         self.functions = LocalFunctions(
-            specs, {s.logical_id: self.provisioner.refs[s.logical_id] for s in specs}
+            specs,
+            {s.logical_id: self.provisioner.refs[s.logical_id] for s in specs},
+            self.function_environments,
         )
         lambda_seam.install(self.functions)
+        self.sources.append(eventbridge.install(self.functions))  # rules reach Lambda, SFN
         self._start_event_sources(resolve)
 
         self.identity = LocalIdentityProvider(self.state_dir)
@@ -153,6 +153,7 @@ class LocalPlatform:
         for source in self.sources:
             source.join(timeout=5)
         lambda_seam.uninstall()
+        eventbridge.uninstall()
         self.stripe.stop()
         self.moto.stop()
 
@@ -164,54 +165,29 @@ class LocalPlatform:
 
     # ------------------------------------------------------------------ event sources
     def _start_event_sources(self, resolve: Any) -> None:
+        # Schedule and EventBridgeRule events were made rules when provisioning: their targets
+        # are reached through shop_local.eventbridge, and schedules fire below.
+        delivered_by_rules = ("Api", "Schedule", "EventBridgeRule", "CloudWatchEvent")
         for spec in self.template.functions():
             for event_name, event in spec.events.items():
+                kind = str(event.get("Type"))
+                if kind in delivered_by_rules:
+                    continue
                 props = resolve(event.get("Properties", {}))
-                kind = event.get("Type")
-                source: EventSource | None = None
-                if kind == "SQS":
-                    arn = props["Queue"]
-                    url = aws.client("sqs").get_queue_url(QueueName=arn.rsplit(":", 1)[-1])[
-                        "QueueUrl"
-                    ]
-                    source = SqsPoller(
-                        self.functions,
-                        spec.logical_id,
-                        url,
-                        arn,
-                        int(props.get("BatchSize", 10)),
-                        "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                    )
-                elif kind == "DynamoDB":
-                    failure = (props.get("DestinationConfig") or {}).get("OnFailure", {})
-                    failure_arn = failure.get("Destination")
-                    failure_url = (
-                        aws.client("sqs").get_queue_url(QueueName=failure_arn.rsplit(":", 1)[-1])[
-                            "QueueUrl"
-                        ]
-                        if failure_arn
-                        else None
-                    )
-                    source = StreamPoller(
-                        self.functions,
-                        spec.logical_id,
-                        props["Stream"],
-                        int(props.get("BatchSize", 100)),
-                        props.get("StartingPosition", "LATEST"),
-                        int(props.get("MaximumRetryAttempts", 3)),
-                        failure_url,
-                    )
-                elif kind == "Schedule":
-                    interval = schedule_interval(props["Schedule"])
-                    if interval is not None and props.get("Enabled", True):
-                        source = Schedule(self.functions, spec.logical_id, interval)
-                elif kind not in ("Api",):
+                source = mapping_source(self.functions, spec.logical_id, kind, props)
+                if source is None:
                     log.warning(
                         "%s.%s: event type %s is not run locally", spec.logical_id, event_name, kind
                     )
-                if source is not None:
+                else:
                     source.start()
                     self.sources.append(source)
+        for rule in self.provisioner.scheduled_rules:
+            schedule = Schedule(
+                rule.name, rule.expression, eventbridge.fire_scheduled_rule(rule.bus, rule.name)
+            )
+            schedule.start()
+            self.sources.append(schedule)
 
     def _seed_local_secrets(self) -> None:
         """Put the local platform's secrets where the template says functions find them: the
@@ -243,6 +219,11 @@ class LocalPlatform:
             yaml.safe_load(self.openapi_path.read_text()) if self.openapi_path.exists() else {}
         )
 
+        def served_openapi(_body: bytes) -> tuple[int, Any]:
+            # The server is this platform, on whatever port it got (known once it listens).
+            here = [{"url": self.url, "description": "this local platform"}]
+            return 200, ({**openapi, "servers": here} if openapi else openapi)
+
         def run_function(body: bytes) -> tuple[int, Any]:
             request = json.loads(body or b"{}")
             function = request["function"]
@@ -262,7 +243,7 @@ class LocalPlatform:
             return 200, {"idle": True}
 
         return {
-            ("GET", "/openapi.json"): lambda _body: (200, openapi),
+            ("GET", "/openapi.json"): served_openapi,
             ("GET", "/_local/health"): lambda _body: (200, {"status": "ok"}),
             ("GET", "/_local/sources"): lambda _body: (
                 200,

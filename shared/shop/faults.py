@@ -9,6 +9,9 @@ Modes, per step (a task module's name, e.g. "capture_payment"):
     "fail_once"    raise InjectedTransientFault once, then run normally: a retry must absorb it
     "abort_after"  run the step, then stop the execution that called it: a run that stops
                    between steps, for the recovery sweep to find
+    "crash_once"   for an event consumer (the step is the consumer's name): once, right after
+                   an event's effect, the function dies as a killed process does (SystemExit,
+                   which no handler code catches), before the delivery is marked done
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ class InjectedTransientFault(Exception):
     pass
 
 
+class InjectedCrash(SystemExit):
+    """Not an Exception: like a killed process, it gets past every `except Exception`."""
+
+
 def inject(step: str, mode: str) -> None:
-    if mode not in ("fail", "fail_once", "abort_after"):
+    if mode not in ("fail", "fail_once", "abort_after", "crash_once"):
         raise ValueError(f"unknown fault mode {mode}")
     with _lock:
         _faults[step] = mode
@@ -61,3 +68,16 @@ def after(step: str, event: dict[str, Any]) -> None:
         aws.client("stepfunctions").stop_execution(
             executionArn=execution, error="InjectedAbort", cause=f"after {step}"
         )
+
+
+def after_effect(consumer: str) -> None:
+    with _lock:
+        mode = _faults.pop(consumer, None) if _faults.get(consumer) == "crash_once" else None
+    if mode == "crash_once":
+        raise InjectedCrash(f"injected crash in {consumer} after an effect")
+
+
+def pending(step: str) -> str | None:
+    """The fault still waiting at `step` (tests check that a one-shot fault really fired)."""
+    with _lock:
+        return _faults.get(step)

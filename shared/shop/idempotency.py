@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from shop.config import idempotency_table
-from shop.errors import BadRequest, Conflict, ValidationFailed
+from shop.errors import BadRequest, EventInProgress, IdempotencyKeyReused, RequestInProgress
 from shop.http import ApiRequest, ApiResponse, Caller
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -33,7 +33,10 @@ RESULT_TTL_SECONDS = 24 * 3600
 
 
 @cache
-def _persistence() -> DynamoDBPersistenceLayer:
+def _persistence(purpose: str) -> DynamoDBPersistenceLayer:
+    """One persistence layer per kind of key: Powertools configures a layer once, from the
+    first config it sees (its key expression among them), so requests and events need their
+    own; both keep their records in the one idempotency table."""
     return DynamoDBPersistenceLayer(table_name=idempotency_table())
 
 
@@ -69,7 +72,7 @@ def once_per_key(
         config.register_lambda_context(request.lambda_context)
 
     @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="call", persistence_store=_persistence(), config=config
+        data_keyword_argument="call", persistence_store=_persistence("request"), config=config
     )
     def run(call: dict[str, Any]) -> dict[str, Any]:
         response = action()
@@ -84,13 +87,49 @@ def once_per_key(
     try:
         result = run(call=call)
     except IdempotencyValidationError:
-        raise ValidationFailed(
+        raise IdempotencyKeyReused(
             f"this {IDEMPOTENCY_HEADER} was used with a different request",
-            code="IDEMPOTENCY_KEY_REUSED",
         ) from None
     except IdempotencyAlreadyInProgressError:
-        raise Conflict(
+        raise RequestInProgress(
             f"a request with this {IDEMPOTENCY_HEADER} is still in progress; retry shortly",
-            code="REQUEST_IN_PROGRESS",
         ) from None
     return ApiResponse(int(result["status"]), result["body"], dict(result["headers"]))
+
+
+def once_per_event(
+    consumer: str, event_id: str, action: Callable[[], None], lambda_context: Any = None
+) -> bool:
+    """Run a consumer's effect of one event at most once: False when this consumer already
+    handled `event_id` (a repeat delivery), True when it ran now. A repeat that arrives while
+    the first is still running raises `EventInProgress`, so the edge reports the message failed and
+    the queue redelivers it later, when it will be found done.
+
+    The record lives as long as a duplicate can still arrive (EventBridge and SQS redeliver
+    within minutes; the queues keep messages for days, hence the day). An effect that must
+    survive a crash between itself and this record (a process killed mid-effect leaves the
+    record in progress until the function's timeout) is also keyed by the event id in its own
+    write: see docs/conventions.md."""
+    config = IdempotencyConfig(
+        event_key_jmespath="[consumer, event_id]",
+        expires_after_seconds=RESULT_TTL_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+    ran = False
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="delivery", persistence_store=_persistence("event"), config=config
+    )
+    def handle_event(delivery: dict[str, str]) -> dict[str, bool]:
+        nonlocal ran
+        action()
+        ran = True
+        return {"handled": True}
+
+    try:
+        handle_event(delivery={"consumer": consumer, "event_id": event_id})
+    except IdempotencyAlreadyInProgressError:
+        raise EventInProgress(f"{consumer} is still handling {event_id}") from None
+    return ran

@@ -1,0 +1,1 @@
+"""Notifications: what the shop tells a customer about their orders, learnt from order events."""
