@@ -82,6 +82,13 @@ class Provisioner:
                 self._provision(logical_id)
 
     def _provision(self, logical_id: str) -> None:
+        if logical_id not in self.template.resources and self._generated_by_sam(logical_id):
+            # A role SAM makes for a function or state machine (`<Function>Role`), which a
+            # template may name (to attach a policy): no local counterpart, a name only.
+            name = f"{self.template.stack_name}-{logical_id}"
+            self.refs[logical_id] = name
+            self._placeholder_attributes(logical_id, name)
+            return
         resource = self.template.resources[logical_id]
         kind = resource["Type"]
         props = self.template.resolve(resource.get("Properties", {}) or {}, self.lookup)
@@ -101,6 +108,13 @@ class Provisioner:
             self._placeholder_attributes(logical_id, name)
             return
         creator(logical_id, name, props)
+
+    def _generated_by_sam(self, logical_id: str) -> bool:
+        owner = self.template.resources.get(logical_id.removesuffix("Role"), {})
+        return logical_id.endswith("Role") and owner.get("Type") in (
+            "AWS::Serverless::Function",
+            "AWS::Serverless::StateMachine",
+        )
 
     def _placeholder_attributes(self, logical_id: str, name: str) -> None:
         for attribute in ("Arn", "Name", "Id"):

@@ -87,9 +87,14 @@ def refused_actions(template: Template, *calls: AwsCall) -> set[tuple[str, str, 
 
 
 def with_policies(tmp_path: Path, function: str, policies: list[dict[str, Any]]) -> Template:
-    """A copy of template.yaml where one function has other policies."""
+    """A copy of template.yaml where one function has other policies (and no policy of its
+    own attached to its role from outside)."""
     document = load_template(REPO / "template.yaml")
     document["Resources"][function]["Properties"]["Policies"] = policies
+    role = {"Ref": f"{function}Role"}
+    for logical_id, resource in list(document["Resources"].items()):
+        if resource["Type"] == "AWS::IAM::Policy" and role in resource["Properties"]["Roles"]:
+            del document["Resources"][logical_id]
     (tmp_path / "template.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     shutil.copytree(REPO / "statemachines", tmp_path / "statemachines")
     return Template(tmp_path / "template.yaml")
