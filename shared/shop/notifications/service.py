@@ -8,7 +8,12 @@ from __future__ import annotations
 from shop.config import notifications_table
 from shop.events import DomainEvent
 from shop.money import Money
-from shop.notifications.models import ListNotificationsQuery, Notification, NotificationPage
+from shop.notifications.models import (
+    ListNotificationsQuery,
+    Notification,
+    NotificationKind,
+    NotificationPage,
+)
 from shop.notifications.repository import NotificationsRepository
 from shop.orders.events import OrderCancelled, OrderPlaced
 
@@ -21,37 +26,45 @@ def _price(money: Money) -> str:
     return f"{money.amount / 100:.2f} {money.currency}"
 
 
-def confirm_order(event: DomainEvent[OrderPlaced]) -> bool:
-    order = event.data
-    units = sum(line.quantity for line in order.lines)
+def _notify(
+    event: DomainEvent[OrderPlaced] | DomainEvent[OrderCancelled],
+    kind: NotificationKind,
+    subject: str,
+    message: str,
+) -> bool:
+    """Record the notification of one event: its id is the event's, so a repeat is a no-op."""
     return repository().record(
         Notification(
             notification_id=event.event_id,
-            user_id=order.user_id,
-            kind="order_confirmation",
-            order_id=order.order_id,
-            subject=f"Order {order.order_id} is confirmed",
-            message=(
-                f"Thank you, {order.shipping_address.name}: {units} item(s), "
-                f"{_price(order.total)}, on their way to {order.shipping_address.city} soon."
-            ),
+            user_id=event.data.user_id,
+            kind=kind,
+            order_id=event.data.order_id,
+            subject=subject,
+            message=message,
             created_at=event.occurred_at,
         )
     )
 
 
+def confirm_order(event: DomainEvent[OrderPlaced]) -> bool:
+    order = event.data
+    units = sum(line.quantity for line in order.lines)
+    return _notify(
+        event,
+        "order_confirmation",
+        f"Order {order.order_id} is confirmed",
+        f"Thank you, {order.shipping_address.name}: {units} item(s), {_price(order.total)}, "
+        f"on their way to {order.shipping_address.city} soon.",
+    )
+
+
 def report_cancellation(event: DomainEvent[OrderCancelled]) -> bool:
     order = event.data
-    return repository().record(
-        Notification(
-            notification_id=event.event_id,
-            user_id=order.user_id,
-            kind="order_cancellation",
-            order_id=order.order_id,
-            subject=f"Order {order.order_id} is cancelled",
-            message=f"Your order is cancelled; {_price(order.total)} is refunded to your card.",
-            created_at=event.occurred_at,
-        )
+    return _notify(
+        event,
+        "order_cancellation",
+        f"Order {order.order_id} is cancelled",
+        f"Your order is cancelled; {_price(order.total)} is refunded to your card.",
     )
 
 
