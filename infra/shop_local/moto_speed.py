@@ -1,0 +1,512 @@
+"""Where moto's costs grow with what it holds, and the fix; the answers stay moto's own.
+
+1. DynamoDB Query. moto's `Table.query` sorts every item of the table (`all_items`) before it
+   looks at the key condition, so a query's cost grows with the table, and an index query
+   sorts the whole table too. Here the query is handed only the items that can match: the
+   partition (`Table.items` is keyed by hash key) for a table, and for an index the items whose
+   index hash key has the queried value, kept in buckets per index that every write updates.
+   moto's own query then runs on those items: key conditions, sort order, ScanIndexForward,
+   Limit, ExclusiveStartKey/LastEvaluatedKey, filters and projections are still its code.
+2. Step Functions. moto parses an execution's ASL definition again for every execution (a few
+   hundred ms for the checkout saga): the program is kept per definition. Its components keep
+   no per-execution state (that is in the `Environment`; moto's own Map and Parallel states
+   already run one component tree on many threads). Every task built a new boto3 client:
+   clients are kept per region and service (boto3 clients are thread-safe).
+3. What moto keeps forever. Finished executions (each with its history and a copy of its state
+   machine) and the threads it ran: only the most recent `KEEP_FINISHED_EXECUTIONS` finished
+   executions of a state machine are kept, running ones always. Shard iterators: moto stores
+   every one it hands out (a stream poller gets a new one per poll, at idle too); DynamoDB
+   Streams expires them after 15 minutes, and so does this. Stream records: moto keeps every
+   one; DynamoDB Streams keeps 24 hours of them, this the last `KEEP_STREAM_RECORDS` of each
+   table (the pollers read within seconds), with sequence numbers unchanged; an iterator into
+   records already dropped reads from the oldest kept (on AWS: TrimmedDataAccessException).
+
+4. moto's server finds the backend of every request by listing its own package folder (a
+   listdir and ~150 isdir calls), under the one lock all requests share: listed once here.
+
+The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
+tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import contextlib
+import inspect
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto import backends as moto_backends
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from shop_local.moto_fidelity import _LOCK as DYNAMODB_LOCK
+
+KEEP_FINISHED_EXECUTIONS = 200  # per state machine; DescribeExecution answers for these
+SHARD_ITERATOR_SECONDS = 15 * 60  # DynamoDB Streams' iterator lifetime
+MAX_SHARD_ITERATORS = 10_000  # a backstop, should the pollers outrun the expiry
+KEEP_STREAM_RECORDS = 10_000  # per table stream; DynamoDB Streams keeps 24 hours of them
+PROGRAM_CACHE_SIZE = 64  # distinct definitions kept parsed
+
+_installed = False
+_originals: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Patch moto in this process; `SHOP_MOTO_SPEED=0` leaves it as it is (to measure it)."""
+    global _installed
+    if _installed or os.environ.get("SHOP_MOTO_SPEED") == "0":
+        return
+    _installed = True
+    _originals.update(
+        query=Table.query,
+        put_item=Table.put_item,
+        delete_item=Table.delete_item,
+        update_item=DynamoDBBackend.update_item,
+        entrypoint=ExecutionWorker._get_evaluation_entrypoint,
+        start_execution=StepFunctionsParserBackend.start_execution,
+        get_shard_iterator=DynamoDBStreamsBackend.get_shard_iterator,
+        get_records=DynamoDBStreamsBackend.get_records,
+        stream_add=StreamShard.add,
+        stream_get=StreamShard.get,
+        moto_modules=moto_backends.list_of_moto_modules,
+    )
+    Table.query = _query  # type: ignore[method-assign]
+    Table.put_item = _put_item  # type: ignore[method-assign]
+    Table.delete_item = _delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_entrypoint = _entrypoint  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_shard_iterator = _get_shard_iterator  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = _get_records  # type: ignore[method-assign]
+    StreamShard.add = _stream_add  # type: ignore[method-assign]
+    StreamShard.get = _stream_get  # type: ignore[method-assign]
+    modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
+    moto_backends.list_of_moto_modules = lambda: modules
+    _share_boto_clients()
+
+
+def installed() -> bool:
+    return _installed
+
+
+_moto_queries = 0  # > 0: moto's own Query, to compare answers with
+
+
+@contextlib.contextmanager
+def moto_queries() -> Iterator[None]:
+    """Within this block every Query is moto's own (tests compare answers with it)."""
+    global _moto_queries
+    with DYNAMODB_LOCK:
+        _moto_queries += 1
+    try:
+        yield
+    finally:
+        with DYNAMODB_LOCK:
+            _moto_queries -= 1
+
+
+def uninstall() -> None:
+    """Put moto back as it was (the benchmark measures "before" this way)."""
+    global _installed
+    if not _installed:
+        return
+    _installed = False
+    Table.query = _originals["query"]  # type: ignore[method-assign]
+    Table.put_item = _originals["put_item"]  # type: ignore[method-assign]
+    Table.delete_item = _originals["delete_item"]  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _originals["update_item"]  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_entrypoint = _originals["entrypoint"]  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = _originals["start_execution"]  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_shard_iterator = _originals["get_shard_iterator"]  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = _originals["get_records"]  # type: ignore[method-assign]
+    StreamShard.add = _originals["stream_add"]  # type: ignore[method-assign]
+    StreamShard.get = _originals["stream_get"]  # type: ignore[method-assign]
+    moto_backends.list_of_moto_modules = _originals["moto_modules"]
+    for module, original in _replaced_clients:
+        module.boto_client_for = original
+    _replaced_clients.clear()
+
+
+# ---------------------------------------------------------------------- DynamoDB Query
+_BUCKETS = "_shop_speed_buckets"  # on each Table: {index name: _Buckets}
+
+
+@dataclass
+class _Buckets:
+    """The items of one index by the value of its hash key, each bucket also kept in moto's
+    query order (`sort_attributes`: the index's range key, then the table's keys)."""
+
+    attribute: str
+    key_attributes: list[str]  # an item lacking one is not in the index
+    sort_attributes: list[str]
+    by_value: dict[DynamoType, dict[tuple[Any, Any], Item]] = field(default_factory=dict)
+    value_of: dict[tuple[Any, Any], tuple[DynamoType, tuple[Any, ...]]] = field(
+        default_factory=dict
+    )
+    # per value: the items' sort keys in order, and their table keys in the same order
+    ordered: dict[DynamoType, tuple[list[tuple[Any, ...]], list[tuple[Any, Any]]]] = field(
+        default_factory=dict
+    )
+
+    def remove(self, key: tuple[Any, Any]) -> None:
+        entry = self.value_of.pop(key, None)
+        if entry is None:
+            return
+        value, sort_key = entry
+        bucket = self.by_value[value]
+        bucket.pop(key, None)
+        keys, table_keys = self.ordered[value]
+        at = bisect.bisect_left(keys, sort_key)
+        del keys[at], table_keys[at]
+        if not bucket:
+            del self.by_value[value], self.ordered[value]
+
+    def add(self, key: tuple[Any, Any], item: Item) -> None:
+        if not all(item.attrs.get(a) for a in self.key_attributes):
+            return  # DynamoDB indexes only the items that have the index's key attributes
+        value = item.attrs[self.attribute]
+        sort_key = tuple(item.attrs[a] for a in self.sort_attributes)
+        self.by_value.setdefault(value, {})[key] = item
+        self.value_of[key] = (value, sort_key)
+        keys, table_keys = self.ordered.setdefault(value, ([], []))
+        at = bisect.bisect_left(keys, sort_key)
+        keys.insert(at, sort_key)
+        table_keys.insert(at, key)
+
+
+def _stored(table: Table, hash_key: Any, range_key: Any) -> Item | None:
+    # Not table.items[...]: it is a defaultdict, and a lookup would add an empty partition.
+    partition = table.items.get(hash_key)
+    if table.range_key_attr is None:
+        return partition if isinstance(partition, Item) else None
+    if not isinstance(partition, dict):
+        return None
+    found = partition.get(range_key)
+    return found if isinstance(found, Item) else None
+
+
+def _every_item(table: Table) -> list[Item]:
+    if table.range_key_attr is None:
+        return [i for i in table.items.values() if isinstance(i, Item)]
+    return [i for partition in table.items.values() for i in partition.values()]
+
+
+def _sort_attributes(table: Table, index: Any) -> list[str]:
+    """The attributes moto's query sorts an index's items by, as moto's query derives them."""
+    hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    range_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if range_keys:
+        range_attrs: list[str | None] = [*range_keys, table.range_key_attr]
+    elif isinstance(index, GlobalSecondaryIndex) and table.range_key_attr:
+        range_attrs = [table.range_key_attr, table.range_key_attr]
+    else:
+        range_attrs = [table.hash_key_attr, table.range_key_attr]
+    attributes: list[str] = table._generate_attr_to_sort_by(
+        [*hash_keys, table.hash_key_attr], range_attrs
+    )
+    return [a for a in attributes if a not in hash_keys]  # one value per bucket
+
+
+def _index_buckets(table: Table, index: Any) -> _Buckets | None:
+    indexes: dict[str, _Buckets] = table.__dict__.setdefault(_BUCKETS, {})
+    hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    key_attributes = [k["AttributeName"] for k in index.schema]
+    buckets = indexes.get(index.name)
+    if buckets is None or buckets.key_attributes != key_attributes:  # new, or redefined
+        buckets = _Buckets(hash_keys[0], key_attributes, _sort_attributes(table, index))
+        try:
+            for item in _every_item(table):
+                buckets.add((item.hash_key, item.range_key), item)
+        except (TypeError, KeyError):  # an unhashable or missing key value: leave it to moto
+            indexes.pop(index.name, None)
+            return None
+        indexes[index.name] = buckets
+    return buckets
+
+
+def _reindex(table: Table, hash_key: Any, range_key: Any) -> None:
+    """After a write of one item: move it to the buckets its new attributes put it in."""
+    indexes: dict[str, _Buckets] | None = table.__dict__.get(_BUCKETS)
+    if not indexes:
+        return
+    item = _stored(table, hash_key, range_key)
+    key = (hash_key, range_key)
+    for name, buckets in list(indexes.items()):
+        buckets.remove(key)
+        if item is not None:
+            try:
+                buckets.add(key, item)
+            except (TypeError, KeyError):
+                del indexes[name]
+
+
+_QUERY_SIGNATURE = inspect.signature(Table.query)
+
+
+def _candidates(table: Table, arguments: dict[str, Any]) -> list[Item] | None:
+    """The items moto's query may return, or None to let moto look at every item."""
+    index_name = arguments.get("index_name")
+    if not index_name:
+        hash_key = arguments.get("hash_key")
+        if hash_key is None:
+            return None
+        partition = table.items.get(hash_key)
+        if isinstance(partition, Item):
+            return [partition]
+        return [i for i in (partition or {}).values() if isinstance(i, Item)]
+    index = {i.name: i for i in table.all_indexes()}.get(index_name)
+    if index is None:
+        return None  # moto raises its own validation error
+    hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    conditions = dict(arguments.get("hash_key_conditions") or [])
+    if not hash_keys or hash_keys[0] not in conditions:
+        return None
+    buckets = _index_buckets(table, index)
+    if buckets is None:
+        return None
+    try:
+        value = conditions[hash_keys[0]]
+        bucket = buckets.by_value.get(value, {})
+    except TypeError:
+        return None
+    simple = (
+        len(hash_keys) == 1
+        and len(buckets.key_attributes) <= 2
+        and len(arguments.get("range_key_conditions") or []) <= 1
+        and not arguments.get("filter_kwargs")
+    )
+    if simple and value in buckets.ordered:
+        window = _window(table, buckets, value, arguments)
+        if window is not None:
+            return window
+    # Still what the table holds: a safeguard, moto checks the key conditions again anyway.
+    return [item for key, item in bucket.items() if _stored(table, key[0], key[1]) is item]
+
+
+def _window(
+    table: Table, buckets: _Buckets, value: DynamoType, arguments: dict[str, Any]
+) -> list[Item] | None:
+    """The stretch of a bucket moto's query reads before it stops: from the ExclusiveStartKey
+    on, in the query's direction, up to and including the item after the `Limit`-th that meets
+    the range condition (moto breaks there, and that item decides LastEvaluatedKey). moto
+    skips anything before the start key and checks the conditions itself."""
+    keys, table_keys = buckets.ordered[value]
+    items = buckets.by_value[value]
+    forward = arguments.get("scan_index_forward") is not False
+    limit = arguments.get("limit")
+    start = arguments.get("exclusive_start_key")
+    if start:
+        if not all(a in start for a in buckets.sort_attributes):
+            return None
+        at = tuple(DynamoType(start[a]) for a in buckets.sort_attributes)
+        # one more than needed on the near side: moto skips it
+        low = max(0, bisect.bisect_left(keys, at) - 1) if forward else 0
+        high = len(keys) if forward else min(len(keys), bisect.bisect_right(keys, at) + 1)
+    else:
+        low, high = 0, len(keys)
+    positions = range(low, high) if forward else range(high - 1, low - 1, -1)
+    comparison = arguments.get("range_comparison")
+    range_objs = arguments.get("range_objs")
+    conditions = arguments.get("range_key_conditions") or []
+    range_attribute = (
+        conditions[-1][0]
+        if conditions
+        else next((a for a in buckets.key_attributes if a != buckets.attribute), None)
+    )
+    window: list[Item] = []
+    matched = 0
+    for position in positions:
+        item = items[table_keys[position]]
+        window.append(item)
+        if start and (keys[position] <= at if forward else keys[position] >= at):
+            continue  # at or before the start key: moto skips it, uncounted
+        if limit is not None and matched >= limit:
+            break  # the item after the last one the page can hold
+        if comparison:
+            found = item.attrs.get(range_attribute) if range_attribute else None
+            if found and found.compare(comparison, range_objs):
+                matched += 1
+        else:
+            matched += 1
+    return window
+
+
+def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    original: Callable[..., Any] = _originals["query"]
+    bound = _QUERY_SIGNATURE.bind(self, *args, **kwargs)
+    with DYNAMODB_LOCK:
+        candidates = None if _moto_queries else _candidates(self, bound.arguments)
+        if candidates is None:
+            return original(self, *args, **kwargs)
+        # moto's query reads `self.all_items()`: shadow it on this instance for this call.
+        self.__dict__["all_items"] = lambda: candidates
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.__dict__["all_items"]
+
+
+def _put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
+    with DYNAMODB_LOCK:
+        item: Item = _originals["put_item"](self, *args, **kwargs)
+        _reindex(self, item.hash_key, item.range_key)
+        return item
+
+
+def _delete_item(self: Table, hash_key: Any, range_key: Any) -> Item | None:
+    with DYNAMODB_LOCK:
+        item: Item | None = _originals["delete_item"](self, hash_key, range_key)
+        _reindex(self, hash_key, range_key)
+        return item
+
+
+def _update_item(
+    self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+) -> Item:
+    # moto updates the stored item in place: its index buckets are fixed up afterwards, even
+    # when the update fails halfway.
+    with DYNAMODB_LOCK:
+        try:
+            item: Item = _originals["update_item"](self, table_name, key, *args, **kwargs)
+            return item
+        finally:
+            table = self.tables.get(table_name)  # None for a missing table: moto raised
+            if table is not None and table.hash_key_attr in key:
+                range_key = (
+                    DynamoType(key[table.range_key_attr])
+                    if table.range_key_attr and table.range_key_attr in key
+                    else None
+                )
+                _reindex(table, DynamoType(key[table.hash_key_attr]), range_key)
+
+
+# ---------------------------------------------------------------------- Step Functions
+_programs: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_programs_lock = threading.Lock()
+
+
+def _entrypoint(self: ExecutionWorker) -> Any:
+    definition: str = self._evaluation_details.state_machine_details.definition
+    with _programs_lock:
+        program = _programs.get(definition)
+        if program is not None:
+            _programs.move_to_end(definition)
+            return program
+    program = AmazonStateLanguageParser.parse(definition)[0]
+    with _programs_lock:
+        _programs[definition] = program
+        while len(_programs) > PROGRAM_CACHE_SIZE:
+            _programs.popitem(last=False)
+    return program
+
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+_replaced_clients: list[tuple[Any, Any]] = []
+
+
+def _client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    # What the original's client depends on: the credentials it is given are not used.
+    key = (region, service, botocore_stubber.enabled, moto_server_port())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = boto_client.boto_client_for(region, service)
+        return client
+
+
+def _share_boto_clients() -> None:
+    # Task modules import `boto_client_for` by name: replace it where it was imported.
+    import moto.stepfunctions.parser.asl.parse.preprocessor  # noqa: F401 (loads every task)
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.stepfunctions.parser") or module is boto_client:
+            continue
+        if getattr(module, "boto_client_for", None) is boto_client.boto_client_for:
+            _replaced_clients.append((module, boto_client.boto_client_for))
+            module.boto_client_for = _client_for  # type: ignore[attr-defined]
+
+
+_executions_lock = threading.Lock()
+
+
+def _start_execution(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+    with _executions_lock:  # no append may race the trim below
+        execution = _originals["start_execution"](self, *args, **kwargs)
+        for machine in self.state_machines:
+            _trim_executions(machine)
+        # moto keeps every thread it starts in this list; the finished ones are of no use.
+        TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+    return execution
+
+
+def _trim_executions(machine: Any) -> None:
+    executions: list[Any] = machine.executions
+    if len(executions) <= KEEP_FINISHED_EXECUTIONS * 5 // 4:  # trim in batches, not each time
+        return
+    finished = [e for e in executions if e.status != "RUNNING"]
+    dropped = {id(e) for e in finished[: len(finished) - KEEP_FINISHED_EXECUTIONS]}
+    # A new list, not an edit: other threads may be iterating over the old one.
+    machine.executions = [e for e in executions if id(e) not in dropped]
+
+
+# ---------------------------------------------------------------------- DynamoDB Streams
+_clock = time.monotonic  # tests move it
+_issued: dict[int, collections.deque[tuple[float, str]]] = {}  # per backend: (time, arn)
+
+
+def _remember(backend: DynamoDBStreamsBackend, arn: str) -> None:
+    issued = _issued.setdefault(id(backend), collections.deque())
+    now = _clock()
+    issued.append((now, arn))
+    while issued and (
+        issued[0][0] < now - SHARD_ITERATOR_SECONDS or len(issued) > MAX_SHARD_ITERATORS
+    ):
+        backend.shard_iterators.pop(issued.popleft()[1], None)
+
+
+def _get_shard_iterator(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> Any:
+    with DYNAMODB_LOCK:
+        iterator = _originals["get_shard_iterator"](self, *args, **kwargs)
+        _remember(self, iterator.arn)
+        return iterator
+
+
+def _get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> Any:
+    with DYNAMODB_LOCK:
+        result: dict[str, Any] = _originals["get_records"](self, iterator_arn, limit)
+        _remember(self, result["NextShardIterator"])
+        return result
+
+
+def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
+    _originals["stream_add"](self, old, new)
+    excess = len(self.items) - KEEP_STREAM_RECORDS
+    if excess > 0:
+        # moto numbers a record `starting_sequence_number + its position`: move the start.
+        del self.items[:excess]
+        self.starting_sequence_number += excess
+
+
+def _stream_get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = _originals["stream_get"](
+        self, max(start, self.starting_sequence_number), quantity
+    )
+    return records

@@ -1,0 +1,577 @@
+"""The emulator answers as moto does, without moto's costs that grow with its data (see
+shop_local.moto_speed): a Query reads only the partition or the index bucket it can match, Step
+Functions parses a definition once and shares its clients, and what moto kept of finished
+executions and stream iterators is bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import types
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import moto
+import pytest
+from botocore.exceptions import ClientError
+from moto import backends
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+
+from helpers import emulator_client, unique
+from shop_local import moto_speed
+from shop_local.platform import LocalPlatform
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+GROUPS = ("red", "green", "blue")
+
+
+# ---------------------------------------------------------------------- DynamoDB Query
+@pytest.fixture
+def orders(platform: LocalPlatform) -> tuple[Any, str]:
+    """A table with a range key, a GSI with a range key and a GSI without one, filled with 60
+    items over 6 partitions, 3 groups and 3 statuses."""
+    dynamodb = emulator_client(platform, "dynamodb")
+    name = unique("speed")
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+            {"AttributeName": "group", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "N"},
+            {"AttributeName": "status", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByGroup",
+                "KeySchema": [
+                    {"AttributeName": "group", "KeyType": "HASH"},
+                    {"AttributeName": "at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "ByStatus",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ],
+    )
+    requests = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "pk": {"S": f"p{i % 6}"},
+                    "sk": {"N": str(i)},
+                    "group": {"S": GROUPS[i % 3]},
+                    "at": {"N": str(i % 7)},  # ties in the index's sort key
+                    "status": {"S": ("new", "paid", "sent")[i % 4 % 3]},
+                    "n": {"N": str(i)},
+                }
+            }
+        }
+        for i in range(60)
+    ]
+    for start in range(0, len(requests), 25):
+        dynamodb.batch_write_item(RequestItems={name: requests[start : start + 25]})
+    return dynamodb, name
+
+
+def every_page(dynamodb: Any, **request: Any) -> list[dict[str, Any]]:
+    """Each page's Items, Count, ScannedCount and LastEvaluatedKey, following the pages."""
+    pages = []
+    while True:
+        page = dynamodb.query(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p1"}}},
+    {
+        "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":p": {"S": "p2"}, ":a": {"N": "10"}, ":b": {"N": "40"}},
+        "ScanIndexForward": False,
+        "Limit": 2,
+    },
+    {
+        "KeyConditionExpression": "pk = :p AND sk > :a",
+        "FilterExpression": "n < :f",
+        "ExpressionAttributeValues": {":p": {"S": "p3"}, ":a": {"N": "5"}, ":f": {"N": "40"}},
+        "Limit": 3,
+    },
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "nobody"}}},
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": {"S": "red"}},
+        "Limit": 4,
+    },
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g AND #a >= :a",
+        "ExpressionAttributeNames": {"#g": "group", "#a": "at"},
+        "ExpressionAttributeValues": {":g": {"S": "green"}, ":a": {"N": "3"}},
+        "ScanIndexForward": False,
+        "Limit": 5,
+    },
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g",
+        "FilterExpression": "n > :n",
+        "ProjectionExpression": "pk, sk, n",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": {"S": "blue"}, ":n": {"N": "20"}},
+        "Limit": 3,
+    },
+    {
+        "IndexName": "ByStatus",
+        "KeyConditionExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":s": {"S": "paid"}},
+        "Limit": 7,
+    },
+    {
+        "IndexName": "ByStatus",
+        "KeyConditionExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":s": {"S": "lost"}},
+    },
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g AND #a BETWEEN :a AND :b",
+        "ExpressionAttributeNames": {"#g": "group", "#a": "at"},
+        "ExpressionAttributeValues": {":g": {"S": "red"}, ":a": {"N": "2"}, ":b": {"N": "4"}},
+        "ScanIndexForward": False,
+        "Limit": 1,
+    },
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g AND #a < :a",
+        "ExpressionAttributeNames": {"#g": "group", "#a": "at"},
+        "ExpressionAttributeValues": {":g": {"S": "blue"}, ":a": {"N": "5"}},
+        "Limit": 100,
+    },
+    {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g AND #a > :a",
+        "ExpressionAttributeNames": {"#g": "group", "#a": "at"},
+        "ExpressionAttributeValues": {":g": {"S": "green"}, ":a": {"N": "4"}},
+        "ScanIndexForward": False,
+    },
+    {
+        "IndexName": "ByStatus",
+        "KeyConditionExpression": "#s = :s",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":s": {"S": "new"}},
+        "ScanIndexForward": False,
+        "Limit": 4,
+    },
+]
+
+
+def moto_and_seam(dynamodb: Any, table: str, query: dict[str, Any]) -> tuple[Any, Any]:
+    with moto_speed.moto_queries():
+        expected = every_page(dynamodb, TableName=table, **query)
+    return expected, every_page(dynamodb, TableName=table, **query)
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[f"query-{i}" for i in range(len(QUERIES))])
+def test_a_query_answers_what_moto_answers_page_by_page(
+    orders: tuple[Any, str], query: dict[str, Any]
+) -> None:
+    dynamodb, table = orders
+    expected, got = moto_and_seam(dynamodb, table, query)
+    assert got == expected
+
+
+def test_an_index_query_is_in_index_order_and_pages_through_every_match(
+    orders: tuple[Any, str],
+) -> None:
+    dynamodb, table = orders
+    pages = every_page(
+        dynamodb,
+        TableName=table,
+        IndexName="ByGroup",
+        KeyConditionExpression="#g = :g",
+        ExpressionAttributeNames={"#g": "group"},
+        ExpressionAttributeValues={":g": {"S": "red"}},
+        Limit=4,
+    )
+    items = [item for page in pages for item in page["Items"]]
+    keys = [(int(i["at"]["N"]), i["pk"]["S"], int(i["sk"]["N"])) for i in items]
+    assert len(pages) == 5  # 20 red items, 4 a page, and a last page that finds none left
+    assert keys == sorted(keys)
+    assert sorted(k[2] for k in keys) == list(range(0, 60, 3))
+
+
+def test_writes_move_items_between_index_buckets(orders: tuple[Any, str]) -> None:
+    dynamodb, table = orders
+    red = {
+        "IndexName": "ByGroup",
+        "KeyConditionExpression": "#g = :g",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": {"S": "red"}},
+    }
+
+    def red_keys() -> list[int]:
+        return sorted(
+            int(i["sk"]["N"])
+            for p in every_page(dynamodb, TableName=table, **red)
+            for i in p["Items"]
+        )
+
+    before = red_keys()
+    key = {"pk": {"S": "p1"}, "sk": {"N": "1"}}  # green
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #g = :g",
+        ExpressionAttributeNames={"#g": "group"},
+        ExpressionAttributeValues={":g": {"S": "red"}},
+    )
+    assert red_keys() == sorted([*before, 1])
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="REMOVE #g",
+        ExpressionAttributeNames={"#g": "group"},
+    )
+    assert red_keys() == before  # without its key attribute, an item leaves the index
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": "p0"}, "sk": {"N": "0"}})
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {**key, "group": {"S": "red"}, "at": {"N": "0"}}}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "p3"}, "sk": {"N": "3"}},
+                    "UpdateExpression": "SET #g = :g",
+                    "ExpressionAttributeNames": {"#g": "group"},
+                    "ExpressionAttributeValues": {":g": {"S": "blue"}},
+                }
+            },
+        ]
+    )
+    assert red_keys() == sorted({*before, 1} - {0, 3})
+    with moto_speed.moto_queries():
+        assert red_keys() == sorted({*before, 1} - {0, 3})
+
+
+def test_queries_racing_writes_see_only_matching_items_and_end_as_moto_does(
+    orders: tuple[Any, str], platform: LocalPlatform
+) -> None:
+    dynamodb, table = orders
+    done = threading.Event()
+
+    def write(worker: int) -> None:
+        client = emulator_client(platform, "dynamodb")
+        rng = random.Random(worker)
+        for _ in range(60):
+            i = rng.randrange(60)
+            key = {"pk": {"S": f"p{i % 6}"}, "sk": {"N": str(i)}}
+            if rng.random() < 0.2:
+                client.delete_item(TableName=table, Key=key)
+            else:
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET #g = :g, #a = :a",
+                    ExpressionAttributeNames={"#g": "group", "#a": "at"},
+                    ExpressionAttributeValues={
+                        ":g": {"S": rng.choice(GROUPS)},
+                        ":a": {"N": str(rng.randrange(7))},
+                    },
+                )
+
+    def read(_: int) -> list[str]:
+        client = emulator_client(platform, "dynamodb")
+        wrong = []
+        while not done.is_set():
+            group = random.choice(GROUPS)
+            for page in every_page(
+                client,
+                TableName=table,
+                IndexName="ByGroup",
+                KeyConditionExpression="#g = :g",
+                ExpressionAttributeNames={"#g": "group"},
+                ExpressionAttributeValues={":g": {"S": group}},
+                Limit=6,
+            ):
+                wrong += [i["pk"]["S"] for i in page["Items"] if i["group"]["S"] != group]
+        return wrong
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        readers = [pool.submit(read, r) for r in range(2)]
+        for writer in [pool.submit(write, w) for w in range(3)]:
+            writer.result()
+        done.set()
+        assert [w for r in readers for w in r.result()] == []
+    for query in QUERIES:
+        expected, got = moto_and_seam(dynamodb, table, query)
+        assert got == expected
+
+
+# ---------------------------------------------------------------------- Step Functions
+def machine(platform: LocalPlatform, definition: dict[str, Any]) -> tuple[Any, str]:
+    sfn = emulator_client(platform, "stepfunctions")
+    arn = sfn.create_state_machine(
+        name=unique("speed"), definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    return sfn, arn
+
+
+def run(
+    sfn: Any, arn: str, payload: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    execution_arn = sfn.start_execution(
+        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(payload or {})
+    )["executionArn"]
+    deadline = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{execution_arn} still running"
+        time.sleep(0.05)
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    return described, [e["type"] for e in events]
+
+
+@pytest.fixture
+def counter(platform: LocalPlatform) -> str:
+    dynamodb = emulator_client(platform, "dynamodb")
+    name = unique("speed-counter")
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    return name
+
+
+def retrying_definition(table: str) -> dict[str, Any]:
+    """A task that always fails its condition: retried once, then caught."""
+    return {
+        "Comment": unique("retry"),  # a definition no other test has parsed
+        "StartAt": "Take",
+        "States": {
+            "Take": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:updateItem",
+                "Parameters": {
+                    "TableName": table,
+                    "Key": {"pk": {"S.$": "$.pk"}},
+                    "UpdateExpression": "SET n = :one",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                },
+                "Retry": [
+                    {
+                        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 1,
+                    }
+                ],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}
+                ],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times an ASL definition is parsed, and boto3 clients made for tasks."""
+    counts = {"parsed": 0, "clients": 0}
+    parse, make = AmazonStateLanguageParser.parse, boto_client.boto_client_for
+
+    def counting_parse(definition: str) -> Any:
+        counts["parsed"] += 1
+        return parse(definition)
+
+    def counting_client(*args: Any, **kwargs: Any) -> Any:
+        counts["clients"] += 1
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting_parse))
+    monkeypatch.setattr(boto_client, "boto_client_for", counting_client)
+    monkeypatch.setattr(moto_speed, "_clients", {})  # a client is made once more, then shared
+    return counts
+
+
+def test_executions_of_one_definition_parse_it_once_share_a_client_and_still_retry_and_catch(
+    platform: LocalPlatform, counter: str, counted: dict[str, int]
+) -> None:
+    sfn, arn = machine(platform, retrying_definition(counter))
+    counted["parsed"] = 0  # creating the machine validates it: a parse of its own
+    outcomes = [run(sfn, arn, {"pk": f"missing-{i}"}) for i in range(3)]
+    for described, events in outcomes:
+        output = json.loads(described["output"])
+        assert described["status"] == "SUCCEEDED"
+        assert output["error"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
+        assert events.count("TaskFailed") == 2  # the first attempt and its one retry
+        assert events[-2:] == ["PassStateExited", "ExecutionSucceeded"]
+    assert outcomes[0][1] == outcomes[1][1] == outcomes[2][1]
+    assert counted == {"parsed": 1, "clients": 1}
+
+
+def test_concurrent_executions_of_one_program_keep_their_own_data(platform: LocalPlatform) -> None:
+    sfn, arn = machine(
+        platform,
+        {
+            "StartAt": "Shape",
+            "States": {
+                "Shape": {
+                    "Type": "Pass",
+                    "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"},
+                    "Next": "Rest",
+                },
+                "Rest": {"Type": "Wait", "Seconds": 1, "Next": "Choose"},
+                "Choose": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.twice", "NumericGreaterThan": 10, "Next": "Big"}],
+                    "Default": "Small",
+                },
+                "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+                "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+            },
+        },
+    )
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outputs = list(
+            pool.map(lambda n: json.loads(run(sfn, arn, {"n": n})[0]["output"]), range(6))
+        )
+    assert outputs == [{"twice": 2 * n, "size": "big" if 2 * n > 10 else "small"} for n in range(6)]
+
+
+def test_only_the_most_recent_finished_executions_are_kept_and_running_ones_always(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(moto_speed, "KEEP_FINISHED_EXECUTIONS", 4)
+    sfn, arn = machine(
+        platform,
+        {
+            "StartAt": "Slow?",
+            "States": {
+                "Slow?": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.slow", "IsPresent": True, "Next": "Wait"}],
+                    "Default": "Done",
+                },
+                "Wait": {"Type": "Wait", "Seconds": 30, "End": True},
+                "Done": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    slow = sfn.start_execution(stateMachineArn=arn, name="slow", input='{"slow": true}')
+    finished = [run(sfn, arn)[0]["executionArn"] for _ in range(12)]
+    kept = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+
+    assert set(finished[-4:]) <= kept
+    assert finished[0] not in kept
+    with pytest.raises(ClientError) as gone:
+        sfn.describe_execution(executionArn=finished[0])
+    assert gone.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+    assert sfn.describe_execution(executionArn=finished[-1])["status"] == "SUCCEEDED"
+    history = sfn.get_execution_history(executionArn=finished[-1])["events"]
+    assert history[-1]["type"] == "ExecutionSucceeded"
+    # The oldest of all, but still running: kept.
+    assert sfn.describe_execution(executionArn=slow["executionArn"])["status"] == "RUNNING"
+
+
+# ---------------------------------------------------------------------- DynamoDB Streams
+def test_shard_iterators_expire_after_fifteen_minutes_as_on_dynamodb_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(moto_speed, "_clock", lambda: clock[0])
+    backend = types.SimpleNamespace(shard_iterators={})
+    remember: Callable[[Any, str], None] = moto_speed._remember
+
+    for i in range(3):
+        backend.shard_iterators[f"old-{i}"] = object()
+        remember(backend, f"old-{i}")
+    clock[0] += 15 * 60 - 1
+    backend.shard_iterators["recent"] = object()
+    remember(backend, "recent")
+    assert set(backend.shard_iterators) == {"old-0", "old-1", "old-2", "recent"}
+    clock[0] += 2
+    backend.shard_iterators["new"] = object()
+    remember(backend, "new")
+    assert set(backend.shard_iterators) == {"recent", "new"}
+
+
+def test_a_stream_keeps_its_latest_records_with_their_sequence_numbers(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    streams = emulator_client(platform, "dynamodbstreams")
+    table = unique("speed-stream")
+    arn = dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def iterator(kind: str) -> str:
+        found: str = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType=kind
+        )["ShardIterator"]
+        return found
+
+    early = iterator("TRIM_HORIZON")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "w0"}})
+    (first,) = streams.get_records(ShardIterator=early)["Records"]
+    monkeypatch.setattr(moto_speed, "KEEP_STREAM_RECORDS", 5)
+    for i in range(1, 12):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}})
+
+    records = streams.get_records(ShardIterator=iterator("TRIM_HORIZON"))["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == [f"w{i}" for i in range(7, 12)]
+    numbers = [int(first["dynamodb"]["SequenceNumber"])] + [
+        int(r["dynamodb"]["SequenceNumber"]) for r in records
+    ]
+    assert numbers == [numbers[0]] + [numbers[0] + i for i in range(7, 12)]
+    # An iterator into what was dropped reads on from the oldest record kept.
+    stale = streams.get_records(ShardIterator=early)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in stale] == [f"w{i}" for i in range(7, 12)]
+    latest = iterator("LATEST")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "w12"}})
+    (newest,) = streams.get_records(ShardIterator=latest)["Records"]
+    assert int(newest["dynamodb"]["SequenceNumber"]) == numbers[0] + 12
+
+
+def test_the_server_still_finds_every_backend_from_its_list_made_once() -> None:
+    folder = os.path.dirname(moto.__file__)
+    listed = sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, name)) and not name.startswith("__")
+    )
+    assert list(backends.list_of_moto_modules()) == listed
+    assert {"dynamodb", "stepfunctions", "sqs", "events"} <= set(backends.list_of_moto_modules())
+
+
+@pytest.fixture(autouse=True)
+def _speed_installed(platform: LocalPlatform) -> None:
+    assert moto_speed.installed(), "the platform installs shop_local.moto_speed"
