@@ -1,23 +1,32 @@
-"""Payment steps of the checkout saga.
+"""Payment steps of the checkout saga, and the sweep that reconciles Stripe with them.
 
-Stripe honours idempotency keys, but localstripe ignores them, and a key alone cannot tell a
-retry what state the PaymentIntent reached. So each step reads our payment record (one per
-checkout) and the PaymentIntent's own status before acting: capture only what is
-`requires_capture`, cancel what is not captured, refund what is. Repeating any step is harmless.
-The records are kept by shop.payments.repository.
+Every Stripe call of a step carries a key derived from the checkout and the step
+(`checkout-<id>-authorize`, `-capture`, `-cancel`, `-refund`), so a retry of the same call (the
+SDK's own after a lost response, or the saga's) is replayed by Stripe instead of repeated. A key
+alone cannot tell a later step what state the PaymentIntent reached, so each step also reads our
+payment record (one per checkout) and the intent's own status before acting: capture only what
+is `requires_capture`, cancel what is not captured, refund what is. Repeating any step is
+harmless. The records are kept by shop.payments.repository.
+
+The intent's id is stored only after Stripe answers; until then it is found by its metadata
+(`checkout_id`, `idempotency_key`): a retried authorization and the compensation look for it
+before doing anything else, and `reconcile_orphans` cancels any authorization that no payment
+record names (what a lost answer left behind when every retry failed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import stripe
 
 from shop import aws
-from shop.clock import iso_now
+from shop.clock import iso_now, now
 from shop.config import payments_table, secret
 from shop.errors import (
     InvalidWebhook,
@@ -27,7 +36,32 @@ from shop.errors import (
     PaymentProviderUnavailable,
 )
 from shop.money import Money
+from shop.observability import get_logger
 from shop.payments.repository import PaymentsRepository
+
+logger = get_logger("payments")
+
+# One Stripe call, with the SDK's retries, must end well inside the calling function's Timeout
+# (30 s for the saga's payment steps; the SDK's defaults, 80 s and 2 retries, did not): a
+# function killed mid-call leaves Stripe's work unknown to us. Stripe answers in well under a
+# second; a connection it has not accepted in 2 s, or an answer not read in 6 s, is retried.
+STRIPE_CONNECT_TIMEOUT_SECONDS = 2.0
+STRIPE_READ_TIMEOUT_SECONDS = 6.0
+STRIPE_NETWORK_RETRIES = 2
+
+
+def stripe_call_budget_seconds() -> float:
+    """The longest one Stripe call can take: every attempt timing out, plus the SDK's backoff
+    between attempts (from 0.5 s, doubling, at most 5 s; its jitter only shortens it)."""
+    attempts = STRIPE_NETWORK_RETRIES + 1
+    backoff = sum(
+        min(
+            float(stripe.HTTPClient.INITIAL_DELAY) * 2.0 ** (n - 1),
+            float(stripe.HTTPClient.MAX_DELAY),
+        )
+        for n in range(1, attempts)
+    )
+    return attempts * (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_READ_TIMEOUT_SECONDS) + backoff
 
 
 @cache
@@ -36,8 +70,17 @@ def stripe_client() -> stripe.StripeClient:
     return stripe.StripeClient(
         secret("STRIPE_API_KEY_PARAMETER"),
         base_addresses={"api": base} if base else {},
-        max_network_retries=2,
+        max_network_retries=STRIPE_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(
+            timeout=(STRIPE_CONNECT_TIMEOUT_SECONDS, STRIPE_READ_TIMEOUT_SECONDS)
+        ),
     )
+
+
+def idempotency_key(checkout_id: str, step: str) -> str:
+    """The key of one checkout's call to Stripe: the same on every retry of that step, and
+    never the same for two steps (Stripe refuses a key reused with other parameters)."""
+    return f"checkout-{checkout_id}-{step}"
 
 
 def repository() -> PaymentsRepository:
@@ -59,10 +102,36 @@ def _intent(intent_id: str) -> Any:
         raise PaymentProviderUnavailable(str(error)) from None
 
 
+# How far before our record's creation an intent of the checkout may be stamped (clock skew
+# between us and Stripe); the lookup lists intents created since then.
+LOOKUP_SKEW_SECONDS = 10 * 60
+
+
+def find_intent(checkout_id: str, opened_at: str) -> Any | None:
+    """The PaymentIntent an earlier attempt created for this checkout, if Stripe has one: by
+    the metadata every intent of ours carries. Listed by creation time rather than searched,
+    because Stripe's search lags writes by up to a minute and the list does not."""
+    since = datetime.fromisoformat(opened_at).timestamp() - LOOKUP_SKEW_SECONDS
+    try:
+        listed = stripe_client().v1.payment_intents.list(
+            params={"created": {"gte": int(since)}, "limit": 100}
+        )
+        for intent in listed.auto_paging_iter():
+            metadata = intent.to_dict().get("metadata") or {}
+            if metadata.get("checkout_id") == checkout_id and intent.status != "canceled":
+                return intent
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise PaymentProviderUnavailable(str(error)) from None
+    return None
+
+
 def authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str, Any]:
     """Authorize (not capture) the amount. Returns {"status", "intent_id"} where status is
     AUTHORIZED or REQUIRES_ACTION; raises PaymentDeclined."""
     record = payment_record(checkout_id)
+    # The record is opened before the intent is created: if it exists, an earlier attempt
+    # may have created an intent whose answer never reached us.
+    earlier_attempt = record is not None
     if record is None:
         repository().open(checkout_id, amount)  # a concurrent attempt may have opened it
         record = payment_record(checkout_id) or {}
@@ -70,6 +139,11 @@ def authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str,
         raise PaymentDeclined(record.get("decline_reason", "the card was declined"))
     if record.get("intent_id"):
         return _settle_authorization(checkout_id, _intent(record["intent_id"]))
+    found = find_intent(checkout_id, record["created_at"]) if earlier_attempt else None
+    if found is not None:
+        _update(checkout_id, intent_id=found.id)
+        return _settle_authorization(checkout_id, found)
+    key = idempotency_key(checkout_id, "authorize")
     try:
         intent = stripe_client().v1.payment_intents.create(
             params={
@@ -78,9 +152,12 @@ def authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str,
                 "payment_method": payment_method,
                 "capture_method": "manual",
                 "confirm": True,
-                "metadata": {"checkout_id": checkout_id},
+                # What finds the intent from our side before its id is stored (find_intent,
+                # reconcile_orphans); nothing that varies between retries, or the key's
+                # replay would be refused as a different request.
+                "metadata": {"checkout_id": checkout_id, "idempotency_key": key},
             },
-            options={"idempotency_key": f"authorize-{checkout_id}"},
+            options={"idempotency_key": key},
         )
     except stripe.CardError as error:
         _update(checkout_id, status="DECLINED", decline_reason=str(error.user_message or error))
@@ -130,7 +207,7 @@ def capture(checkout_id: str) -> dict[str, Any]:
     if intent.status == "requires_capture":
         try:
             intent = stripe_client().v1.payment_intents.capture(
-                intent.id, options={"idempotency_key": f"capture-{checkout_id}"}
+                intent.id, options={"idempotency_key": idempotency_key(checkout_id, "capture")}
             )
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
             raise PaymentProviderUnavailable(str(error)) from None
@@ -144,30 +221,96 @@ def cancel_or_refund(checkout_id: str) -> dict[str, Any]:
     """Compensation: nothing charged stays charged. Cancels an uncaptured intent, refunds a
     captured one in full, and does nothing for a checkout that never reached payment."""
     record = payment_record(checkout_id)
-    if record is None or not record.get("intent_id"):
+    if record is None:
         return {"status": "NONE"}
     if record.get("status") in ("CANCELLED", "REFUNDED"):
         return {"status": record["status"]}
-    intent = _intent(record["intent_id"])
+    if record.get("intent_id"):
+        intent = _intent(record["intent_id"])
+    elif record.get("status") == "CREATING":  # authorize never heard Stripe's answer
+        intent = find_intent(checkout_id, record["created_at"])
+        if intent is None:
+            return {"status": "NONE"}
+        _update(checkout_id, intent_id=intent.id)
+    else:
+        return {"status": "NONE"}
     client = stripe_client().v1
     try:
         if intent.status == "succeeded":
             client.refunds.create(
                 params={"payment_intent": intent.id},
-                options={"idempotency_key": f"refund-{checkout_id}"},
+                options={"idempotency_key": idempotency_key(checkout_id, "refund")},
             )
             status = "REFUNDED"
         elif intent.status == "canceled":
             status = "CANCELLED"
         else:
             client.payment_intents.cancel(
-                intent.id, options={"idempotency_key": f"cancel-{checkout_id}"}
+                intent.id, options={"idempotency_key": idempotency_key(checkout_id, "cancel")}
             )
             status = "CANCELLED"
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise PaymentProviderUnavailable(str(error)) from None
     _update(checkout_id, status=status, updated_at=iso_now())
     return {"status": status}
+
+
+# ----------------------------------------------------------------------- reconciliation
+# An authorization no record names is left alone this long: far past the longest a checkout can
+# still adopt it (a saga run with its retries and the 15-minute 3-D Secure wait, then up to three
+# recovery runs ten minutes apart), so the sweep never cancels what a checkout will capture.
+ORPHAN_MIN_AGE_SECONDS = 2 * 60 * 60
+# Stripe releases uncaptured authorizations after 7 days: nothing older needs cancelling.
+ORPHAN_LOOKBACK_SECONDS = 8 * 24 * 60 * 60
+
+
+def reconcile_orphans(time_left_seconds: float) -> dict[str, Any]:
+    """Cancel every authorized (`requires_capture`) intent of ours that no checkout owns: its
+    checkout's payment record names no intent, or names another one. Idempotent: a cancelled
+    intent is not listed as authorized again, and each cancel carries its own key. Stops
+    before `time_left_seconds` run out, leaving the rest to the next run."""
+    stop_at = time.monotonic() + time_left_seconds - 2 * stripe_call_budget_seconds()
+    at = now()
+    cancelled: list[str] = []
+    checked = 0
+    client = stripe_client().v1
+    try:
+        listed = client.payment_intents.list(
+            params={
+                "created": {
+                    "gte": int(at - ORPHAN_LOOKBACK_SECONDS),
+                    "lte": int(at - ORPHAN_MIN_AGE_SECONDS),
+                },
+                "limit": 100,
+            }
+        )
+        for intent in listed.auto_paging_iter():
+            if time.monotonic() > stop_at:
+                break
+            checkout_id = (intent.to_dict().get("metadata") or {}).get("checkout_id")
+            if intent.status != "requires_capture" or not checkout_id:
+                continue  # not an authorization, or not the shop's
+            checked += 1
+            record = payment_record(checkout_id) or {}
+            if record.get("intent_id") == intent.id:
+                continue  # its checkout owns it: the saga captures or cancels it
+            client.payment_intents.cancel(
+                intent.id,
+                options={"idempotency_key": idempotency_key(checkout_id, f"reconcile-{intent.id}")},
+            )
+            logger.warning(
+                "cancelled an orphaned authorization",
+                extra={
+                    "checkout_id": checkout_id,
+                    "intent_id": intent.id,
+                    "owned_intent_id": record.get("intent_id"),
+                    "amount": intent.amount,
+                },
+            )
+            cancelled.append(intent.id)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise PaymentProviderUnavailable(str(error)) from None
+    return {"cancelled": cancelled, "checked": checked}
 
 
 # ----------------------------------------------------------------------------- webhooks
