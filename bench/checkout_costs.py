@@ -525,6 +525,7 @@ class Client:
         self.lock = threading.Lock()
         self.per_thread = threading.local()
         self.sessions: list[requests.Session] = []
+        self.timeout = 30.0  # seconds for each answer
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self.per_thread, "session", None)
@@ -564,7 +565,7 @@ class Client:
     ) -> dict[str, Any]:
         sent = {"Authorization": f"Bearer {self.token(user, admin)}", **(headers or {})}
         response = self._session().request(
-            method, self.local.url + path, json=body, headers=sent, timeout=30
+            method, self.local.url + path, json=body, headers=sent, timeout=self.timeout
         )
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")

@@ -95,6 +95,20 @@ BENCHMARKS = (
         "checkout_costs.py",
         ("--sequential", "3", "--concurrent", "4", "--buyers", "2", "--runs", "1"),
     ),
+    Benchmark(
+        "crowd",
+        "checkout-crowd",
+        "Checkout under a crowd: 1 to 200 concurrent buyers",
+        "checkout_crowd.py",
+        ("--crowds", "1", "8", "--runs", "1"),
+    ),
+    Benchmark(
+        "emulator",
+        "emulator-costs",
+        "Emulator costs: checkout and catalog reads at 1x and 10x the demo data, memory",
+        "emulator_costs.py",
+        ("--scales", "1", "--checkouts", "3", "--runs", "1", "--reads", "3", "--memory", "0"),
+    ),
 )
 
 

@@ -20,6 +20,7 @@ class Api:
 
     base_url: str
     identity: LocalIdentityProvider
+    timeout: float = 30  # seconds for each answer; a crowd's clients wait longer
 
     def __post_init__(self) -> None:
         self.session = requests.Session()
@@ -42,7 +43,7 @@ class Api:
         if user is not None:
             sent["Authorization"] = f"Bearer {self.token(user, admin=admin)}"
         return self.session.request(
-            method, self.base_url + path, json=json, data=data, headers=sent, timeout=30
+            method, self.base_url + path, json=json, data=data, headers=sent, timeout=self.timeout
         )
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

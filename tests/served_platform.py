@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, TypeVar
 import boto3
 import requests
 
+from shop_local.platform import control_headers
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "platform"
 STACK = "shop-local"  # the platform names resources <stack>-<LogicalId>
 REGION = "eu-west-1"
@@ -29,9 +31,22 @@ T = TypeVar("T")
 class Platform(NamedTuple):
     url: str
     aws_endpoint: str
+    state_dir: Path
 
     def client(self, service: str) -> Any:
         return emulator_client(self.aws_endpoint, service)
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call one of the platform's /_local/ controls, with this run's secret."""
+        response = requests.request(
+            method,
+            f"{self.url}/_local/{path}",
+            json=body,
+            headers=control_headers(self.state_dir),
+            timeout=15,
+        )
+        response.raise_for_status()
+        return response.json()
 
 
 @cache
@@ -84,7 +99,7 @@ def serve(state_dir: Path, template: Path = FIXTURE / "template.yaml") -> Iterat
             time.sleep(0.1)
         addresses = ADDRESSES.search(output)
         assert addresses is not None, output
-        yield Platform(url=addresses.group(1), aws_endpoint=addresses.group(2))
+        yield Platform(url=addresses.group(1), aws_endpoint=addresses.group(2), state_dir=state_dir)
     finally:
         process.terminate()
         try:
@@ -109,7 +124,7 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0) 
 def settle(platform: Platform) -> None:
     """Let the event sources deliver what is waiting; the assertions still poll, since a message
     that is in flight (invisible) counts as nothing waiting."""
-    requests.post(f"{platform.url}/_local/settle", json={"timeout": 10}, timeout=15)
+    platform.control("POST", "settle", {"timeout": 10})
 
 
 def queue_url(platform: Platform, logical_id: str) -> str:

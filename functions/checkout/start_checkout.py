@@ -3,7 +3,13 @@ and start the saga. 202 {"checkout_id", "status"}; poll GET /checkout/{checkout_
 
 from shop.checkout.models import CheckoutAccepted, StartCheckout
 from shop.checkout.service import start_checkout
-from shop.errors import CartEmpty, ItemUnavailable, MixedCurrencies, PriceChanged
+from shop.errors import (
+    CartEmpty,
+    IdempotencyKeyReused,
+    ItemUnavailable,
+    MixedCurrencies,
+    PriceChanged,
+)
 from shop.http import ApiRequest, ApiResponse, api_handler
 from shop.idempotency import idempotency_key
 
@@ -12,8 +18,8 @@ from shop.idempotency import idempotency_key
     "checkout",
     body=StartCheckout,
     responses={202: CheckoutAccepted},
-    # No REQUEST_IN_PROGRESS or IDEMPOTENCY_KEY_REUSED: a repeated key finds the same checkout.
-    errors=[CartEmpty, ItemUnavailable, MixedCurrencies, PriceChanged],
+    # A repeated key finds the same checkout (no REQUEST_IN_PROGRESS), if the body is the same.
+    errors=[CartEmpty, IdempotencyKeyReused, ItemUnavailable, MixedCurrencies, PriceChanged],
     idempotency="required",
 )
 def handler(request: ApiRequest) -> ApiResponse:

@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+import requests
+
 from shop_local.auth import LocalIdentityProvider
 from shop_local.platform import (
     DEFAULT_OPENAPI,
@@ -92,13 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(platform: LocalPlatform, demo: bool) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     started = time.monotonic()
+    # With the demo, start() returns once the data is in: API routes answer 503 until then.
+    platform.demo = demo
     platform.start()
     print(f"shop: API on {platform.url}  (AWS emulator on {platform.endpoint})", flush=True)
     if demo:
-        from shop_local.demo import load_demo
-
-        summary = load_demo()
-        print(f"shop: demo data loaded: {summary}", flush=True)
+        print(f"shop: demo data loaded: {platform.demo_summary}", flush=True)
     print(
         f"shop: ready in {time.monotonic() - started:.1f}s; "
         f"try: curl {platform.url}/products?limit=3",
@@ -141,6 +142,11 @@ def _attach_to_running(state_dir: Path) -> bool:
         )
         return False
     info = json.loads(platform_file.read_text())
+    try:  # the file outlives a platform that was killed: ask the platform itself
+        requests.get(f"{info['url']}/_local/health", timeout=5).raise_for_status()
+    except requests.RequestException:
+        print(f"no running platform at {info['url']} (start it with `shop serve`)", file=sys.stderr)
+        return False
     use_emulator(info["aws_endpoint"])
     os.environ.update(info["environment"])
     return True

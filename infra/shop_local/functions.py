@@ -25,6 +25,15 @@ from shop_local.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+# The error type Lambda reports for an invocation that ran past the function's Timeout.
+TIMED_OUT = "Sandbox.Timedout"
+# How many invocations run at once; the rest wait for a slot, as events wait for a free sandbox.
+# Every function shares one process and one GIL here, so more at once adds no throughput, only
+# latency to each: with hundreds in flight, each would run past its Timeout (with 16, a batch
+# of 10 notifications ran past its 3 s on a loaded machine). Not above the shop's HTTP
+# connection pool (shop.aws), so every running handler has a connection.
+LOCAL_CONCURRENCY = 8
+
 _running: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
 _overlay: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "function_environment", default=None
@@ -116,6 +125,7 @@ class LocalFunctions:
         specs: list[FunctionSpec],
         names: dict[str, str],
         environments: dict[str, dict[str, str]] | None = None,
+        concurrency: int = LOCAL_CONCURRENCY,
     ) -> None:
         self.specs = {spec.logical_id: spec for spec in specs}
         self.names = names  # logical id -> physical name
@@ -125,6 +135,7 @@ class LocalFunctions:
         self.by_name = {name: logical_id for logical_id, name in names.items()}
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
 
     def logical_id(self, name_or_arn: str) -> str:
         name = name_or_arn.rsplit(":function:", 1)[-1].split(":", 1)[0]
@@ -161,19 +172,56 @@ class LocalFunctions:
             timeout_seconds=spec.timeout,
             started_at=time.monotonic(),
         )
-        running = _running.set(logical_id)
-        overlay = _overlay.set(dict(self.environments.get(logical_id, {})))
-        try:
-            # Loaded inside the invocation: module-level code reads the function's environment.
-            return self.handler(logical_id)(event, context)
-        except Exception as error:
-            raise FunctionError(type(error).__name__, str(error)) from error
-        except SystemExit as exit_:
+        environment = dict(self.environments.get(logical_id, {}))
+        if _running.get() is not None:
+            # Invoked from inside another invocation (a handler calling a function directly):
+            # that one holds a slot already, and waiting for a second could deadlock.
+            return self._run(logical_id, spec.timeout, event, context, environment)
+        with self._slots:
+            # Lambda's timer starts when a sandbox takes the event, not while it queues.
+            context.started_at = time.monotonic()
+            return self._run(logical_id, spec.timeout, event, context, environment)
+
+    def _run(
+        self,
+        logical_id: str,
+        timeout: int,
+        event: Any,
+        context: LambdaContext,
+        environment: dict[str, str],
+    ) -> Any:
+        """Run the handler on a worker thread and wait for it at most the function's Timeout.
+        Past it, fail as Lambda does (`Sandbox.Timedout`). Python cannot kill a thread, so a
+        timed-out handler runs on to its end in the background, unlike Lambda, which freezes
+        the sandbox: its late writes still land, as a retried step's idempotency must allow."""
+        outcome: list[tuple[bool, Any]] = []
+        finished = threading.Event()
+
+        def work() -> None:
+            _running.set(logical_id)
+            _overlay.set(environment)
+            try:
+                # Loaded inside the invocation: module-level code reads the function's
+                # environment.
+                outcome.append((True, self.handler(logical_id)(event, context)))
+            except BaseException as error:  # re-raised on the caller's thread
+                outcome.append((False, error))
+            finally:
+                finished.set()
+
+        # A new thread starts with empty context variables: it sees only what work() sets.
+        threading.Thread(target=work, name=f"lambda-{logical_id}", daemon=True).start()
+        if not finished.wait(timeout):
+            raise FunctionError(TIMED_OUT, f"Task timed out after {timeout:.2f} seconds")
+        succeeded, value = outcome[0]
+        if succeeded:
+            return value
+        if isinstance(value, SystemExit):
             # The runtime process died mid-invocation: Lambda reports it as this error type.
-            raise FunctionError("Runtime.ExitError", str(exit_)) from exit_
-        finally:
-            _overlay.reset(overlay)
-            _running.reset(running)
+            raise FunctionError("Runtime.ExitError", str(value)) from value
+        if isinstance(value, Exception):
+            raise FunctionError(type(value).__name__, str(value)) from value
+        raise value
 
 
 def _load_module(logical_id: str, path: Any) -> ModuleType:

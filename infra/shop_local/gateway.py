@@ -5,15 +5,17 @@ handler's proxy response back into HTTP. No route or function is special-cased h
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from shop_local.auth import InvalidToken, LocalIdentityProvider, authorizer_claims
 from shop_local.functions import FunctionError, LocalFunctions
@@ -21,9 +23,29 @@ from shop_local.template import Route
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 STAGE = "local"
+# The methods API Gateway routes; any other (TRACE, CONNECT, made-up ones) is refused here.
+ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+# A client that promised more body than it sends is answered, not waited for forever.
+BODY_TIMEOUT_SECONDS = 30
+RETRY_AFTER_SECONDS = 5  # while the platform is still loading its data
 
-# Extra GET routes that are the local platform's, not the API's (the OpenAPI document, health).
-LocalRoute = Callable[[], tuple[int, Any]]
+# Routes that are the local platform's, not the API's (the OpenAPI document, the /_local/
+# controls): (body, headers named in lower case) -> (status, JSON).
+LocalRoute = Callable[[bytes, Mapping[str, str]], tuple[int, Any]]
+
+# The house error code for the statuses the HTTP layer itself refuses with.
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    404: "ROUTE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "BAD_REQUEST",
+    411: "BAD_REQUEST",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "BAD_REQUEST",
+    431: "BAD_REQUEST",
+    501: "NOT_IMPLEMENTED",
+    505: "BAD_REQUEST",
+}
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -43,8 +65,10 @@ class RouteTable:
         return (literal, len(route.segments))
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        """(route, path parameters, whether the path exists for some other method)."""
-        segments = [s for s in path.split("/") if s]
+        """(route, path parameters, whether the path exists for some other method). Segments
+        are percent-decoded after the path is split, as API Gateway decodes path parameters:
+        `/products/p%2D1` is product `p-1`."""
+        segments = [unquote(s) for s in path.split("/") if s]
         path_exists = False
         for route in self.routes:
             params = _match_segments(route.segments, segments)
@@ -84,13 +108,19 @@ class Gateway(ThreadingHTTPServer):
         routes: list[Route],
         functions: LocalFunctions,
         identity: LocalIdentityProvider,
-        local_routes: dict[tuple[str, str], Callable[[bytes], tuple[int, Any]]],
+        local_routes: dict[tuple[str, str], LocalRoute],
+        *,
+        ready: bool = True,
     ) -> None:
         super().__init__(address, _GatewayRequestHandler)
         self.route_table = RouteTable(routes)
         self.functions = functions
         self.identity = identity
         self.local_routes = local_routes
+        # Until set, API routes answer 503 + Retry-After (the demo data is still loading).
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
 
     def proxy_event(
         self,
@@ -151,6 +181,25 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the handlers log, structured; an access log line per request is noise here
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses itself (a bad request line, headers too long, an unknown
+        method) in the house error shape, not its HTML page."""
+        self.close_connection = True
+        # A request line too broken to name its version would be answered as HTTP/0.9 (a
+        # body with no status line): no client of this API speaks that.
+        self.request_version = "HTTP/1.1"
+        status = HTTPStatus(code)
+        body = error_body(_STATUS_CODES.get(code, "BAD_REQUEST"), message or status.phrase)
+        with contextlib.suppress(OSError):  # the client may have gone
+            self._respond(code, body)
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>: every method reaches _safe_handle, which refuses
+        # the ones API Gateway does not route in JSON (http.server's own answer is HTML).
+        if name.startswith("do_"):
+            return self._safe_handle
+        raise AttributeError(name)
+
     def _respond(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
@@ -165,22 +214,80 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _handle(self) -> None:
-        method = self.command
-        path = urlsplit(self.path).path
-        length = int(self.headers.get("Content-Length") or 0)
+    def _read_body(self) -> bytes | None:
+        """The body Content-Length announces; None once a refusal has been sent (the
+        connection then closes: what is left of the request cannot be found in the stream)."""
+        self.connection.settimeout(BODY_TIMEOUT_SECONDS)
+        try:
+            return self._read_announced_body()
+        finally:
+            self.connection.settimeout(None)
+
+    def _read_announced_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        declared = self.headers.get_all("Content-Length") or []
+        if not declared:
+            return b""
+        if len(set(declared)) > 1 or not declared[0].strip().isdigit():
+            self.close_connection = True
+            self._respond(400, error_body("BAD_REQUEST", "Content-Length is not a length"))
+            return None
+        length = int(declared[0])
         if length > API_GATEWAY_MAX_BODY:
             self.close_connection = True
             self._respond(413, error_body("PAYLOAD_TOO_LARGE", "the request body is too large"))
+            return None
+        body = self._read_exactly(length)
+        if body is None:
+            self.close_connection = True
+            self._respond(400, error_body("BAD_REQUEST", "the body is shorter than its length"))
+        return body
+
+    def _read_exactly(self, length: int) -> bytes | None:
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            return None
+        return body if len(body) == length else None
+
+    def _read_chunked(self) -> bytes | None:
+        body = bytearray()
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
+            except (ValueError, TimeoutError):
+                size = -1
+            if size < 0 or len(body) + size > API_GATEWAY_MAX_BODY:
+                self.close_connection = True
+                self._respond(400, error_body("BAD_REQUEST", "the chunked body is malformed"))
+                return None
+            chunk = self._read_exactly(size + 2)  # the chunk and its CRLF
+            if chunk is None:
+                self.close_connection = True
+                self._respond(400, error_body("BAD_REQUEST", "the chunked body is cut short"))
+                return None
+            if size == 0:
+                return bytes(body)  # (trailers are not supported: the CRLF ended them)
+            body += chunk[:-2]
+
+    def _handle(self) -> None:
+        method = self.command
+        path = urlsplit(self.path).path
+        body = self._read_body()
+        if body is None:
             return
-        body = self.rfile.read(length) if length else b""
 
         local = self.server.local_routes.get((method, path))
         if local is not None:
-            status, payload = local(body)
+            lowered = {k.lower(): v for k, v in self.headers.items()}
+            status, payload = local(body, lowered)
             self._respond(status, payload)
             return
 
+        if method not in ROUTED_METHODS:
+            self._respond(501, error_body("NOT_IMPLEMENTED", f"{method[:32]} is not an API method"))
+            return
         route, params, path_exists = self.server.route_table.match(method, path)
         if route is None:
             if path_exists:
@@ -188,7 +295,16 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
                     405, error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed here")
                 )
             else:
-                self._respond(404, error_body("ROUTE_NOT_FOUND", f"no route for {method} {path}"))
+                self._respond(
+                    404, error_body("ROUTE_NOT_FOUND", f"no route for {method} {path[:200]}")
+                )
+            return
+        if not self.server.ready.is_set():
+            self._respond(
+                503,
+                error_body("NOT_READY", "the platform is still loading its data; retry shortly"),
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
             return
 
         headers = dict(self.headers.items())
@@ -232,3 +348,4 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             )
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _safe_handle
+    do_TRACE = do_CONNECT = _safe_handle  # answered in JSON, like any method not routed

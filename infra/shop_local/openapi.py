@@ -41,6 +41,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json
 import shop
 from shop.errors import (
     BadRequest,
+    DependencyUnavailable,
     PayloadTooLarge,
     ShopError,
     Throttled,
@@ -393,12 +394,12 @@ def _error_codes(op: Operation, errors: Iterable[type[ShopError]]) -> dict[int, 
     """The codes an operation's error responses carry, by status: those the handler declares,
     and those the edge adds (the authorizer's, the body's, the idempotency key's, throttling)."""
     contract = op.contract
-    raised: list[type[ShopError]] = [Throttled, *contract.errors]
+    raised: list[type[ShopError]] = [Throttled, DependencyUnavailable, *contract.errors]
     if op.route.authorizer:
         raised.append(Unauthorized)
     if contract.body is not None:
         raised += [BadRequest, PayloadTooLarge, ValidationFailed]
-    if contract.query is not None:
+    if contract.query is not None or contract.path:  # a typed path parameter is checked too
         raised.append(ValidationFailed)
     if contract.idempotency is not None:
         raised.append(BadRequest)

@@ -4,12 +4,16 @@ API gateway in front."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import math
 import os
+import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from shop import aws
-from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity
+from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity, moto_speed
 from shop_local.auth import LocalIdentityProvider
 from shop_local.event_sources import EventSource, Schedule, mapping_source, scheduled_event
 from shop_local.functions import (
@@ -29,7 +33,7 @@ from shop_local.functions import (
     function_environments,
     shared_environment,
 )
-from shop_local.gateway import Gateway
+from shop_local.gateway import Gateway, LocalRoute
 from shop_local.provision import REGION, Provisioner
 from shop_local.stripe_emulator import StripeEmulator
 from shop_local.template import Template
@@ -69,6 +73,70 @@ def use_emulator(endpoint: str) -> None:
     aws.reset_clients()
 
 
+CONTROL_SECRET_FILE = "control-secret"
+CONTROL_SECRET_HEADER = "X-Shop-Local-Secret"
+# The /_local/ controls (invoke any function with any event, move the clock) are this run's
+# operator's and tests' only: they need the secret this run wrote to its state dir.
+
+
+def write_control_secret(state_dir: Path) -> str:
+    """A new secret for this run, readable by this user only."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / CONTROL_SECRET_FILE
+    path.unlink(missing_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret)
+    return secret
+
+
+def control_headers(state_dir: Path) -> dict[str, str]:
+    """The header a caller of the /_local/ controls sends, read from the state dir."""
+    return {CONTROL_SECRET_HEADER: (state_dir / CONTROL_SECRET_FILE).read_text().strip()}
+
+
+def _bad(message: str) -> dict[str, Any]:
+    return {"error": {"code": "BAD_REQUEST", "message": message, "details": {}}}
+
+
+def _number(value: object, *, limit: float) -> float | None:
+    """A finite number within ±limit, or None (NaN would break every later clock read)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) <= limit else None
+
+
+def _guarded(secret: str, control: Callable[[dict[str, Any]], tuple[int, Any]]) -> LocalRoute:
+    """The control, behind the run's secret, given its body as a JSON object."""
+
+    def route(body: bytes, headers: Mapping[str, str]) -> tuple[int, Any]:
+        offered = headers.get(CONTROL_SECRET_HEADER.lower()) or ""
+        if not hmac.compare_digest(offered.encode(), secret.encode()):
+            return 403, {
+                "error": {
+                    "code": "FORBIDDEN",
+                    "message": f"local controls need the {CONTROL_SECRET_HEADER} header "
+                    f"(the secret in the state dir's {CONTROL_SECRET_FILE})",
+                    "details": {},
+                }
+            }
+        try:
+            request = json.loads(body or b"{}", parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            return 400, _bad("the body is not valid JSON")
+        if not isinstance(request, dict):
+            return 400, _bad("the body must be a JSON object")
+        return control(request)
+
+    return route
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 @dataclass
 class LocalPlatform:
     port: int = 3000
@@ -79,6 +147,9 @@ class LocalPlatform:
     stack_name: str = "shop-local"
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     sources: list[EventSource] = field(default_factory=list)
+    # Load the demo catalog and stock before API routes answer (they answer 503 until then).
+    demo: bool = False
+    demo_summary: Any = None
 
     def start(self) -> LocalPlatform:
         self.moto_port = self.moto_port or free_port()
@@ -88,6 +159,7 @@ class LocalPlatform:
         use_emulator(self.endpoint)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
         moto_fidelity.install()
+        moto_speed.install()  # moto's costs that grow with its data (SHOP_MOTO_SPEED=0: off)
         aws_calls.install()  # what each function calls, for the IAM check (tests)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
@@ -128,6 +200,7 @@ class LocalPlatform:
             self.functions,
             self.identity,
             self._local_routes(),
+            ready=not self.demo,
         )
         self.port = self.gateway.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -143,6 +216,11 @@ class LocalPlatform:
                 "shop", self.url + webhook, LOCAL_SECRETS["STRIPE_WEBHOOK_SECRET_PARAMETER"]
             )
         self._write_platform_file()
+        if self.demo:
+            from shop_local.demo import load_demo
+
+            self.demo_summary = load_demo()
+            self.gateway.ready.set()
         return self
 
     def stop(self) -> None:
@@ -214,46 +292,66 @@ class LocalPlatform:
                 raise TimeoutError(f"{source.name} still busy after {timeout}s")
 
     # ------------------------------------------------------------------ local-only routes
-    def _local_routes(self) -> dict[tuple[str, str], Any]:
+    def _local_routes(self) -> dict[tuple[str, str], LocalRoute]:
         openapi = (
             yaml.safe_load(self.openapi_path.read_text()) if self.openapi_path.exists() else {}
         )
+        secret = write_control_secret(self.state_dir)
 
-        def served_openapi(_body: bytes) -> tuple[int, Any]:
+        def served_openapi(_body: bytes, _headers: Mapping[str, str]) -> tuple[int, Any]:
             # The server is this platform, on whatever port it got (known once it listens).
             here = [{"url": self.url, "description": "this local platform"}]
             return 200, ({**openapi, "servers": here} if openapi else openapi)
 
-        def run_function(body: bytes) -> tuple[int, Any]:
-            request = json.loads(body or b"{}")
-            function = request["function"]
+        def health(_body: bytes, _headers: Mapping[str, str]) -> tuple[int, Any]:
+            return 200, {"status": "ok" if self.gateway.ready.is_set() else "loading"}
+
+        def sources(_request: dict[str, Any]) -> tuple[int, Any]:
+            return 200, {"sources": [{"name": s.name, "alive": s.is_alive()} for s in self.sources]}
+
+        def run_function(request: dict[str, Any]) -> tuple[int, Any]:
+            function = request.get("function")
+            if not isinstance(function, str) or function not in self.functions.specs:
+                return 400, _bad("`function` must name one of the template's functions")
             event = request["event"] if "event" in request else scheduled_event(function)
+            if not isinstance(event, dict):
+                return 400, _bad("`event` must be a JSON object")
             try:
                 return 200, {"result": self.functions.invoke(function, event)}
             except FunctionError as error:
                 return 200, {"error": {"type": error.error_type, "message": error.message}}
 
-        def set_clock(body: bytes) -> tuple[int, Any]:
-            offset = float(json.loads(body or b"{}").get("offset_seconds", 0))
+        def set_clock(request: dict[str, Any]) -> tuple[int, Any]:
+            offset = _number(request.get("offset_seconds", 0), limit=100 * 365 * 24 * 3600)
+            if offset is None:
+                return 400, _bad("`offset_seconds` must be a finite number of seconds")
             os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(offset)
             return 200, {"offset_seconds": offset}
 
-        def settle(body: bytes) -> tuple[int, Any]:
-            self.wait_until_idle(float(json.loads(body or b"{}").get("timeout", 10)))
+        def settle(request: dict[str, Any]) -> tuple[int, Any]:
+            timeout = _number(request.get("timeout", 10), limit=300)
+            if timeout is None or timeout < 0:
+                return 400, _bad("`timeout` must be a number of seconds, at most 300")
+            try:
+                self.wait_until_idle(timeout)
+            except TimeoutError as error:
+                return 200, {"idle": False, "busy": str(error)}
             return 200, {"idle": True}
 
-        return {
-            ("GET", "/openapi.json"): served_openapi,
-            ("GET", "/_local/health"): lambda _body: (200, {"status": "ok"}),
-            ("GET", "/_local/sources"): lambda _body: (
-                200,
-                {"sources": [{"name": s.name, "alive": s.is_alive()} for s in self.sources]},
-            ),
-            # Test and operator controls of the local platform only: the deployed API has none.
-            ("POST", "/_local/invoke"): run_function,
-            ("POST", "/_local/clock"): set_clock,
-            ("POST", "/_local/settle"): settle,
+        controls: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {
+            "GET /_local/sources": sources,
+            "POST /_local/invoke": run_function,
+            "POST /_local/clock": set_clock,
+            "POST /_local/settle": settle,
         }
+        routes: dict[tuple[str, str], LocalRoute] = {
+            ("GET", "/openapi.json"): served_openapi,
+            ("GET", "/_local/health"): health,  # a readiness probe: says nothing, changes nothing
+        }
+        for name, control in controls.items():
+            method, path = name.split(" ")
+            routes[(method, path)] = _guarded(secret, control)
+        return routes
 
     def _write_platform_file(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,17 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from shop.errors import DependencyUnavailable
 
 _lock = threading.Lock()
+
+# Connections per client: at least as many as handlers may run at once in one process (one on
+# Lambda; shop_local.functions.LOCAL_CONCURRENCY locally), so none waits for a connection or
+# opens one to throw it away.
+MAX_POOL_CONNECTIONS = 50
 
 # Standard retry mode backs off on throttling; a short connect timeout keeps a Lambda from
 # spending its whole budget on one unreachable endpoint.
@@ -22,8 +31,44 @@ _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
     connect_timeout=3,
     read_timeout=10,
-    max_pool_connections=50,
+    max_pool_connections=MAX_POOL_CONNECTIONS,
 )
+
+# Error codes that mean "not now" rather than "no": throttling, a transaction that met another
+# in flight, a service's own 5xx. Retrying later is right for each.
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+
+
+def unavailable(error: BaseException) -> DependencyUnavailable | None:
+    """The transient error `error` is, if it is one: a read or connect timeout, an endpoint
+    that cannot be reached or closed the connection, or a throttle or conflict the SDK's own
+    retries did not get past. None for everything else (a failed condition, a bad request)."""
+    if isinstance(error, HTTPClientError | BotoConnectionError):
+        return DependencyUnavailable(f"an AWS dependency did not answer: {error}")
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in TRANSIENT_CODES:
+            operation = getattr(error, "operation_name", "a request")
+            return DependencyUnavailable(f"AWS refused {operation} for now ({code}); retry")
+    return None
 
 
 @cache

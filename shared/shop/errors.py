@@ -25,6 +25,8 @@ class ShopError(Exception):
     transient: ClassVar[bool] = False
     # The name the saga sees this error under, when Step Functions raises it, not our code.
     saga_error: ClassVar[str | None] = None
+    # Sent as `Retry-After` (seconds) with the error's response: the client may try again.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -80,6 +82,19 @@ class Throttled(ShopError):
     status = 429
     code = "THROTTLED"
     transient = True
+    retry_after = 1
+
+
+class DependencyUnavailable(ShopError):
+    """An AWS service the shop depends on timed out, could not be reached, or kept throttling
+    past the SDK's own retries (`shop.aws.unavailable` decides which errors these are): a slow
+    moment, not a verdict. The saga retries it with backoff; the API answers 503 and
+    `Retry-After`."""
+
+    status = 503
+    code = "DEPENDENCY_UNAVAILABLE"
+    transient = True
+    retry_after = 1
 
 
 class PaymentDeclined(ShopError):
@@ -96,6 +111,7 @@ class PaymentProviderUnavailable(ShopError):
     status = 503
     code = "PAYMENT_PROVIDER_UNAVAILABLE"
     transient = True
+    retry_after = 1
 
 
 # ----------------------------------------------------------------------------- 400

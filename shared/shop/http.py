@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from shop.aws import unavailable
 from shop.errors import (
     BadRequest,
     Forbidden,
@@ -102,9 +103,16 @@ class ApiResponse:
 
 
 class ApiRequest:
-    def __init__(self, event: Mapping[str, Any], lambda_context: Any = None) -> None:
+    def __init__(
+        self,
+        event: Mapping[str, Any],
+        lambda_context: Any = None,
+        path_types: Mapping[str, object] | None = None,
+    ) -> None:
         self.event = event
         self.lambda_context = lambda_context
+        # The contract's types of the path parameters: a SKU in a path obeys the SKU pattern.
+        self.path_types: Mapping[str, object] = path_types or {}
         self.method: str = event.get("httpMethod", "")
         self.path: str = event.get("path", "")
         self.resource: str = event.get("resource", "")  # the route's template: /products/{id}
@@ -125,6 +133,18 @@ class ApiRequest:
         value = self.path_params.get(name)
         if not value:
             raise BadRequest(f"missing path parameter {name}")
+        declared = self.path_types.get(name)
+        if declared is not None:
+            try:
+                TypeAdapter(declared).validate_python(value, strict=True)
+            except ValidationError as error:
+                problems = [
+                    {"field": f"path.{name}", "problem": problem["msg"]}
+                    for problem in error.errors(include_url=False, include_input=False)
+                ]
+                raise ValidationFailed(
+                    f"the path parameter {name} is not valid", details={"problems": problems}
+                ) from None
         return value
 
     def body_bytes(self) -> bytes:
@@ -141,10 +161,7 @@ class ApiRequest:
         data = self.body_bytes()
         if not data.strip():
             raise BadRequest("the request needs a JSON body")
-        try:
-            parsed = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadRequest(f"the body is not valid JSON: {error}") from None
+        parsed = parse_json(data)
         if not isinstance(parsed, dict):
             raise BadRequest("the body must be a JSON object")
         return validate(model, parsed)
@@ -165,6 +182,47 @@ class ApiRequest:
         return caller
 
 
+MAX_JSON_DEPTH = 64  # far deeper than any model here; json.loads itself overflows the stack
+
+
+def parse_json(data: bytes) -> Any:
+    """The body as JSON, or a 400: malformed, not UTF-8, NaN/Infinity (not JSON), or nested
+    past MAX_JSON_DEPTH (which would otherwise end in a RecursionError, a 500)."""
+    many_brackets = data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH  # counted in C
+    if many_brackets and _nesting(data) > MAX_JSON_DEPTH:
+        raise BadRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(data, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _nesting(data: bytes) -> int:
+    """How deep brackets nest outside strings (a linear scan, before any parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def validate(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:
     """Validate `data` into `model`, reporting every problem as one 422."""
     try:
@@ -178,6 +236,12 @@ def validate(model: type[Model], data: Any, *, strict: bool | None = None) -> Mo
             for problem in error.errors(include_url=False, include_input=False)
         ]
         raise ValidationFailed("the request is not valid", details={"problems": problems}) from None
+
+
+def error_response(error: ShopError) -> ApiResponse:
+    """The house error shape with the error's status, and `Retry-After` when it has one."""
+    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    return ApiResponse(error.status, error.to_body(), headers)
 
 
 def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, Any]:
@@ -216,7 +280,7 @@ def api_handler(
         module = operation.__module__.rsplit(".", 1)[-1]
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            request = ApiRequest(event, context)
+            request = ApiRequest(event, context, contract.path)
             # Thread-local keys: one invocation per process on Lambda, many threads locally.
             logger.thread_safe_clear_keys()
             logger.thread_safe_append_keys(
@@ -231,10 +295,19 @@ def api_handler(
                     logger.info(
                         "request refused", extra={"status": error.status, "code": error.code}
                     )
-                response = ApiResponse(error.status, error.to_body())
-            except Exception:
-                logger.exception("unexpected failure")
-                response = ApiResponse(500, ShopError("something went wrong on our side").to_body())
+                response = error_response(error)
+            except Exception as error:
+                transient = unavailable(error)
+                if transient is not None:
+                    # A dependency's timeout or throttle is a slow moment: the client should
+                    # come back shortly (503 and Retry-After), not report a bug (500).
+                    logger.warning("dependency unavailable", extra={"why": str(error)})
+                    response = error_response(transient)
+                else:
+                    logger.exception("unexpected failure")
+                    response = ApiResponse(
+                        500, ShopError("something went wrong on our side").to_body()
+                    )
             return to_proxy_response(response, request.correlation_id)
 
         handler.__name__ = operation.__name__

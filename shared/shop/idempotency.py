@@ -8,6 +8,7 @@ timeout (`register_lambda_context`), so a timed-out invocation cannot block the 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from functools import cache
@@ -51,6 +52,16 @@ def idempotency_key(request: ApiRequest, *, required: bool) -> str | None:
     return key
 
 
+def canonical_body(data: bytes) -> str:
+    """What a repeat's body is compared by: the parsed JSON, so that whitespace and key order
+    do not make the same request a different one; the text itself when it is not JSON."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return data.decode("utf-8", "replace")
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def once_per_key(
     request: ApiRequest,
     caller: Caller,
@@ -82,7 +93,7 @@ def once_per_key(
         "operation": operation,
         "caller": caller.user_id,
         "key": key,
-        "body": request.body_bytes().decode("utf-8", "replace"),
+        "body": canonical_body(request.body_bytes()),
     }
     try:
         result = run(call=call)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shop import faults
+from shop.aws import unavailable
 from shop.errors import ValidationFailed
 from shop.observability import get_logger
 
@@ -44,6 +45,12 @@ def task_handler(service: str) -> Callable[[Callable[[dict[str, Any]], Any]], Ta
                 faults.after(name, event)
             except Exception as error:
                 logger.info("task failed", extra={"error": type(error).__name__, "why": str(error)})
+                transient = unavailable(error)
+                if transient is not None:
+                    # Under its own name the saga would take a timeout for a permanent failure
+                    # (CHECKOUT_FAILED); as DependencyUnavailable its Retry backs off and tries
+                    # again.
+                    raise transient from error
                 raise
             return result.model_dump() if isinstance(result, BaseModel) else result
 

@@ -183,11 +183,9 @@ def test_state_machine_catch_sees_the_handlers_business_error(served_platform: P
 def test_schedules_rate_and_cron_are_registered_and_run_the_handler(
     served_platform: Platform,
 ) -> None:
-    sources = requests.get(f"{served_platform.url}/_local/sources", timeout=10).json()["sources"]
+    sources = served_platform.control("GET", "sources")["sources"]
 
-    invoked = requests.post(
-        f"{served_platform.url}/_local/invoke", json={"function": "TickFunction"}, timeout=10
-    ).json()
+    invoked = served_platform.control("POST", "invoke", {"function": "TickFunction"})
 
     # Exactly the template's event sources, each running: a poller per SQS and stream event,
     # a schedule per scheduled rule (a function's Schedule events, rate or cron, and a rule's
@@ -221,9 +219,7 @@ def test_each_function_sees_its_own_value_of_a_variable_others_also_set(
     # FUNCTION_LABEL is "global" in the template's Globals; these two functions override it,
     # each with its own value, and one process runs them both.
     thing = requests.get(f"{served_platform.url}/things/any-thing", timeout=10).json()
-    tick = requests.post(
-        f"{served_platform.url}/_local/invoke", json={"function": "TickFunction"}, timeout=10
-    ).json()
+    tick = served_platform.control("POST", "invoke", {"function": "TickFunction"})
     again = requests.get(f"{served_platform.url}/things/any-thing", timeout=10).json()
 
     assert thing["label"] == "get-thing"

@@ -20,7 +20,7 @@ from shop.errors import NotFound, ShopError, catalogue, checkout_failure_codes
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "shared" / "shop", ROOT / "functions", ROOT / "infra" / "shop_local"]
 # Errors Step Functions, Lambda and the test-only faults raise: not the shop's to catalogue.
-FOREIGN_ERROR = re.compile(r"^(States|Lambda)\.|^InjectedTransientFault$")
+FOREIGN_ERROR = re.compile(r"^(States|Lambda|Sandbox)\.|^InjectedTransientFault$")
 
 
 def all_subclasses(cls: type[ShopError]) -> set[type[ShopError]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shop.errors import NotFound
 from shop.http import MAX_BODY_BYTES, ApiRequest, ApiResponse, api_handler, parse_groups
+from shop.idempotency import canonical_body
 
 
 class Thing(BaseModel):
@@ -126,3 +127,45 @@ def test_a_caller_outside_the_admin_group_is_forbidden() -> None:
     ev = event(requestContext={"authorizer": {"claims": {"sub": "u1", "cognito:groups": "staff"}}})
     with pytest.raises(Exception, match="administrators"):
         ApiRequest(ev).admin()
+
+
+@pytest.mark.parametrize("depth", [65, 10_000])
+def test_json_nested_too_deep_is_a_400_not_a_recursion_error(depth: int) -> None:
+    status, body, _ = call(echo, event('{"count": ' + "[" * depth + "]" * depth + "}"))
+    assert (status, body["error"]["code"]) == (400, "BAD_REQUEST")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    status, body, _ = call(echo, event('{"count": 1, "x": "' + "[" * 500 + '"}'))
+    assert (status, body["error"]["code"]) == (422, "VALIDATION_FAILED")  # only `x` is wrong
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(constant: str) -> None:
+    status, body, _ = call(echo, event('{"count": ' + constant + "}"))
+    assert (status, body["error"]["code"]) == (400, "BAD_REQUEST")
+
+
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,8}$")]
+
+
+@api_handler("test", path={"code": Code})
+def by_code(request: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, {"code": request.path_param("code")})
+
+
+@pytest.mark.parametrize("value", ["X" * 10_000, "abc", "A B", ""])
+def test_a_path_parameter_obeys_the_type_the_contract_declares(value: str) -> None:
+    status, body, _ = call(by_code, event(pathParameters={"code": value}))
+    assert status in (400, 422)
+    assert set(body["error"]) == {"code", "message", "details"}
+
+
+def test_a_valid_path_parameter_reaches_the_operation() -> None:
+    assert call(by_code, event(pathParameters={"code": "ABC"}))[:2] == (200, {"code": "ABC"})
+
+
+def test_a_repeat_is_compared_by_its_parsed_body() -> None:
+    assert canonical_body(b'{"a": 1, "b": [1, 2]}') == canonical_body(b'{ "b":[1,2],\n"a":1 }')
+    assert canonical_body(b'{"a": 1}') != canonical_body(b'{"a": 2}')
+    assert canonical_body(b"not json") == "not json"

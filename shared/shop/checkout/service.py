@@ -26,6 +26,7 @@ from shop.errors import (
     CartEmpty,
     CheckoutFailed,
     CheckoutNotFound,
+    IdempotencyKeyReused,
     ItemUnavailable,
     MixedCurrencies,
     PriceChanged,
@@ -69,9 +70,21 @@ def start_checkout(
         existing = repository().create(saga)
     if existing["user_id"] != user_id:  # cannot happen: the id includes the user
         raise CheckoutNotFound("no such checkout")
+    _same_request(existing, request)
     if existing["status"] == "PENDING":
         _start_execution(checkout_id, existing["saga_input"], name=checkout_id)
     return _view(existing)
+
+
+def _same_request(existing: dict[str, Any], request: StartCheckout) -> None:
+    """A key reused with another card or address is refused, not answered with the first
+    checkout; compared as parsed values, so whitespace or key order make no difference."""
+    first = SagaInput.model_validate_json(existing["saga_input"])
+    if (first.payment_method, first.shipping_address) != (
+        request.payment_method,
+        request.shipping_address,
+    ):
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
 
 
 def _snapshot(

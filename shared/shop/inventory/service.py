@@ -105,8 +105,7 @@ def set_stock(
         current = [lvl for lvl in stock_levels(sku) if lvl.warehouse_id == warehouse_id]
         by_shard = {lvl.shard: lvl for lvl in current}
         count = shards or max(len(current), 1)
-        if count > 1:
-            _use_shards(sku, count)
+        # Every refusal comes before the first write: a refused change leaves nothing behind.
         reserved = sum(lvl.reserved for lvl in current)
         if quantity < reserved:
             raise BelowReserved(
@@ -116,6 +115,10 @@ def set_stock(
         dropped = [lvl for lvl in current if lvl.shard >= count]
         if any(lvl.reserved for lvl in dropped):
             raise ShardsInUse("shards being removed still hold reservations")
+        if 2 * (count + len(dropped)) > _MAX_TRANSACTION_ITEMS:  # a put and an entry each
+            raise ValidationFailed("the change touches too many stock items at once")
+        if count > 1:
+            _use_shards(sku, count)
         kept_reserved = [by_shard[i].reserved if i in by_shard else 0 for i in range(count)]
         shares = split_evenly(quantity - reserved, count)
         total_delta = quantity - sum(lvl.on_hand for lvl in current)
