@@ -138,9 +138,11 @@ class IdempotencyKeys:
         self.in_flight.clear()
 
     def prune(self) -> None:
+        # Every entry, not only the oldest: tests move the platform's clock back and forth, so
+        # insertion order is not time order (a key saved at +30 days would shield later ones).
         horizon = now() - IDEMPOTENCY_WINDOW_SECONDS
-        while self.saved and next(iter(self.saved.values())).at <= horizon:
-            self.saved.popitem(last=False)
+        for scope in [s for s, saved in self.saved.items() if saved.at <= horizon]:
+            del self.saved[scope]
 
 
 IDEMPOTENCY = IdempotencyKeys()
