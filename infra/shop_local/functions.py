@@ -153,7 +153,7 @@ class LocalFunctions:
             if logical_id not in self._handlers:
                 spec = self.specs[logical_id]
                 module_name, function_name = spec.handler.rsplit(".", 1)
-                module = _load_module(
+                module = load_handler_module(
                     logical_id, spec.code_uri / f"{module_name.replace('.', '/')}.py"
                 )
                 self._handlers[logical_id] = getattr(module, function_name)
@@ -224,8 +224,10 @@ class LocalFunctions:
         raise value
 
 
-def _load_module(logical_id: str, path: Any) -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location(f"shop_functions.{logical_id}", path)
+def load_handler_module(logical_id: str, path: Any, package: str = "shop_functions") -> ModuleType:
+    """A handler's module from its file, named `<package>.<logical id>` (so two loaders of the
+    same file, the platform and the OpenAPI generator, keep separate modules)."""
+    module_spec = importlib.util.spec_from_file_location(f"{package}.{logical_id}", path)
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(module_spec)

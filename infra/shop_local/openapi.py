@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import importlib.util
 import json
 import pkgutil
 import re
@@ -50,6 +49,7 @@ from shop.errors import (
 )
 from shop.http import ApiContract
 from shop.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN
+from shop_local.functions import load_handler_module
 from shop_local.template import Route, Template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -98,12 +98,10 @@ def operations(template: Template) -> list[Operation]:
 @cache
 def _load(logical_id: str, path: Path) -> ModuleType:
     # Its own module name: the local platform may have loaded the same file as shop_functions.*
-    spec = importlib.util.spec_from_file_location(f"shop_openapi.{logical_id}", path)
-    if spec is None or spec.loader is None:
-        raise ContractError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return load_handler_module(logical_id, path, package="shop_openapi")
+    except ImportError as error:
+        raise ContractError(str(error)) from None
 
 
 def error_classes() -> list[type[ShopError]]:
