@@ -4,6 +4,7 @@ API Gateway's Cognito authorizer does (signature, issuer, audience, expiry)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -75,6 +76,11 @@ class LocalIdentityProvider:
         if admin:
             claims["cognito:groups"] = ["admin"]
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": "local"})
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JSON Web Key Set, shaped as Cognito's jwks.json."""
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._public_key))
+        return {"keys": [{**jwk, "kid": "local", "alg": "RS256", "use": "sig"}]}
 
     def verify(self, token: str) -> dict[str, Any]:
         try:

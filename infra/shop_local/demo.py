@@ -13,7 +13,9 @@ from shop.catalog.models import NewProduct
 from shop.catalog.service import repository, seed_catalog
 from shop.errors import NotFound
 from shop.inventory.service import seed_stock
+from shop.search.service import reindex, sales
 from shop_local.demo_catalog import build_demo_catalog
+from shop_local.demo_sales import purchases, sku_products, times_ordered
 
 WAREHOUSES = ("wh-london", "wh-manchester")
 
@@ -28,7 +30,8 @@ def demo_stock(sku: str) -> list[tuple[str, str, int]]:
 
 
 def load_demo() -> dict[str, Any]:
-    drafts = [NewProduct.model_validate(d) for d in build_demo_catalog()]
+    catalog = build_demo_catalog()
+    drafts = [NewProduct.model_validate(d) for d in catalog]
     try:
         repository().get(str(drafts[0].product_id))
         return {"products": len(drafts), "created": 0, "note": "already loaded"}
@@ -36,5 +39,15 @@ def load_demo() -> dict[str, Any]:
         pass
     skus = [v.sku for d in drafts for v in d.variants]
     stocked = seed_stock(level for sku in skus for level in demo_stock(sku))
+    # What sold, for search to rank by: every order of the shipped history.
+    sold = sales().seed(times_ordered(sku_products(catalog), purchases()))
     created = seed_catalog(drafts, correlation_id="demo-load")
-    return {"products": len(drafts), "created": created, "skus": len(skus), "stock_levels": stocked}
+    indexed = reindex()  # in bulk: the catalog's events then find the index up to date
+    return {
+        "products": len(drafts),
+        "created": created,
+        "skus": len(skus),
+        "stock_levels": stocked,
+        "products_with_sales": sold,
+        "indexed": indexed,
+    }

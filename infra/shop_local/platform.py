@@ -74,6 +74,7 @@ def use_emulator(endpoint: str) -> None:
 
 
 CONTROL_SECRET_FILE = "control-secret"
+JWKS_PATH = "/.well-known/jwks.json"
 CONTROL_SECRET_HEADER = "X-Shop-Local-Secret"
 # The /_local/ controls (invoke any function with any event, move the clock) are this run's
 # operator's and tests' only: they need the secret this run wrote to its state dir.
@@ -172,7 +173,14 @@ class LocalPlatform:
             timeout=10,
         ).raise_for_status()
 
-        self.template = Template(self.template_path, self.stack_name, self.parameter_overrides)
+        # The embedded search engine, its index in this platform's state folder.
+        local_defaults = {
+            "SearchEngine": "tantivy",
+            "SearchIndexDirectory": str((self.state_dir / "search-index").resolve()),
+        }
+        self.template = Template(
+            self.template_path, self.stack_name, self.parameter_overrides, local_defaults
+        )
         self.provisioner = Provisioner(self.template)
         self.provisioner.provision_all()
         specs = self.template.functions()
@@ -204,6 +212,7 @@ class LocalPlatform:
         )
         self.port = self.gateway.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        os.environ["USER_POOL_JWKS_URL"] = self.url + JWKS_PATH  # read by shop.identity
         self._gateway_thread = threading.Thread(
             target=self.gateway.serve_forever, name="gateway", daemon=True
         )
@@ -347,6 +356,8 @@ class LocalPlatform:
         routes: dict[tuple[str, str], LocalRoute] = {
             ("GET", "/openapi.json"): served_openapi,
             ("GET", "/_local/health"): health,  # a readiness probe: says nothing, changes nothing
+            # The user pool's public keys, as Cognito publishes them under its issuer.
+            ("GET", JWKS_PATH): lambda _body, _headers: (200, self.identity.jwks()),
         }
         for name, control in controls.items():
             method, path = name.split(" ")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import aws
+from shop_local import auth
 from shop_local.template import PSEUDO_PARAMETERS, Template
 
 REGION = str(PSEUDO_PARAMETERS["AWS::Region"])
@@ -100,6 +101,8 @@ class Provisioner:
             "AWS::Events::Rule": self._rule,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::Serverless::Function": self._function,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
         }.get(kind)
         if creator is None:
             # Resources with no local counterpart (the API, the user pool, the layer, ...):
@@ -115,6 +118,17 @@ class Provisioner:
             "AWS::Serverless::Function",
             "AWS::Serverless::StateMachine",
         )
+
+    def _user_pool(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        """The local identity provider stands in for the user pool: functions that check
+        tokens themselves (public routes) are told its issuer."""
+        self.refs[logical_id] = name
+        self._placeholder_attributes(logical_id, name)
+        self.attributes[(logical_id, "ProviderURL")] = auth.ISSUER
+
+    def _user_pool_client(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        self.refs[logical_id] = auth.CLIENT_ID  # the audience of the local ID tokens
+        self._placeholder_attributes(logical_id, name)
 
     def _placeholder_attributes(self, logical_id: str, name: str) -> None:
         for attribute in ("Arn", "Name", "Id"):

@@ -70,12 +70,17 @@ class FunctionSpec:
     async_retries: int = 2
 
 
+def _no_resources(logical_id: str, attribute: str | None) -> Any:
+    raise ValueError(f"a condition cannot depend on a resource ({logical_id})")
+
+
 class Template:
     def __init__(
         self,
         path: Path,
         stack_name: str = "shop-local",
         parameter_overrides: dict[str, str] | None = None,
+        local_defaults: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.root = path.parent
@@ -86,10 +91,22 @@ class Template:
         self.parameters = {
             name: spec.get("Default") for name, spec in self.document.get("Parameters", {}).items()
         }
+        for name, value in (local_defaults or {}).items():  # the platform's, where they apply
+            if name in self.parameters:
+                self.parameters[name] = value
         for name, value in (parameter_overrides or {}).items():  # as `sam deploy` takes them
             if name not in self.parameters:
                 raise KeyError(f"the template has no parameter {name}")
             self.parameters[name] = value
+        # Conditions decide which resources exist, as CloudFormation's do.
+        self.conditions: dict[str, bool] = {}
+        for name, expression in self.document.get("Conditions", {}).items():
+            self.conditions[name] = bool(self.resolve(expression, _no_resources))
+        self.resources = {
+            logical_id: resource
+            for logical_id, resource in self.resources.items()
+            if "Condition" not in resource or self.conditions[resource["Condition"]]
+        }
 
     def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") in types}
@@ -188,6 +205,16 @@ class Template:
         if key == "Fn::Select":
             index, items = arg
             return self.resolve(items, lookup)[int(self.resolve(index, lookup))]
+        if key == "Fn::Equals":
+            left, right = self.resolve(arg, lookup)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.resolve(arg[0], lookup)
+        if key == "Fn::If":
+            condition, if_true, if_false = arg
+            return self.resolve(if_true if self.conditions[condition] else if_false, lookup)
+        if key == "Condition":
+            return self.conditions[arg]
         if key.startswith("Fn::"):
             raise NotImplementedError(f"the local platform does not evaluate {key}")
         return {key: self.resolve(arg, lookup)}

@@ -64,3 +64,12 @@ def secret(parameter_env: str) -> str:
     name = setting(parameter_env)
     response = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
     return str(response["Parameter"]["Value"])
+
+
+def product_sales_table() -> str:
+    return setting("PRODUCT_SALES_TABLE")
+
+
+def search_engine() -> str:
+    """ "tantivy" (an index folder, `SEARCH_INDEX_DIR`) or "opensearch" (`OPENSEARCH_ENDPOINT`)."""
+    return setting("SEARCH_ENGINE")

@@ -11,6 +11,7 @@ removing two attributes, and a page of a listing is one Query with no filter.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from shop.catalog.models import Product, SkuRecord
@@ -19,6 +20,7 @@ from shop.dynamo import (
     batch_write,
     delete_write,
     put_write,
+    query_all,
     query_page,
     read_item,
     transact,
@@ -70,6 +72,11 @@ class CatalogRepository:
             start=start_key(cursor, keys=keys),
         )
         return [_product(item) for item in items], page_cursor(last)
+
+    def listed(self) -> Iterator[Product]:
+        """Every active product, page after page (a full reindex reads them all)."""
+        for item in query_all(self.table_name, "listed = :v", {":v": LISTED}, index="ListedIndex"):
+            yield _product(item)
 
     def create(self, product: Product, correlation_id: str) -> None:
         new = "attribute_not_exists(pk)"

@@ -1,0 +1,180 @@
+"""Ordering candidates by relevance, the same for every engine.
+
+Engines score every fuzzy match alike (Tantivy scores them all the same, tantivy#563), so the
+order is decided here, in buckets as Meilisearch's ranking rules do, each a tie-break of the
+one before:
+
+1. words: how many of the query's words the product matches (all, when any product does);
+2. typos: fewer is better, so an exact match always outranks a typo'd one;
+3. proximity: the words close together in the name, in the order typed;
+4. field: words found in the name beat words found only in the description;
+5. exactness: whole words beat completions of the last word;
+6. the blend: the engine's text score times what sells (log of units sold, in the engine's
+   score already) times what this shopper buys (their categories and products).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from shop.search.analysis import Expansion, fold, plain, terms, typo_budget, typo_cost
+from shop.search.models import ProductDocument, ShopperProfile
+
+PERSONAL_CATEGORY_WEIGHT = 0.5
+PERSONAL_PRODUCT_WEIGHT = 1.0
+_FAR = 99  # proximity of words not all in the name
+
+
+@dataclass(frozen=True)
+class QueryWords:
+    words: tuple[str, ...]  # the query's terms, as the index holds terms
+    last_is_prefix: bool  # the shopper may still be typing the last word
+
+    @classmethod
+    def parse(cls, text: str) -> QueryWords:
+        words = tuple(terms(text))
+        typing = bool(words) and not text[-1:].isspace() and text.rstrip()[-1:].isalnum()
+        return cls(words, typing)
+
+    def is_prefix(self, index: int) -> bool:
+        return self.last_is_prefix and index == len(self.words) - 1
+
+
+Matcher = Callable[[int, str], Expansion | None]
+
+
+def typo_matcher(query: QueryWords) -> Matcher:
+    """Matches a query word to a document's term by the typo rules alone (an engine with no
+    vocabulary of its own to expand against, such as OpenSearch)."""
+    cache: dict[tuple[int, str], Expansion | None] = {}
+
+    def match(index: int, term: str) -> Expansion | None:
+        key = (index, term)
+        if key not in cache:
+            cache[key] = _match(query, index, term)
+        return cache[key]
+
+    return match
+
+
+def _match(query: QueryWords, index: int, term: str) -> Expansion | None:
+    word = query.words[index]
+    budget = typo_budget(word)
+    cost = typo_cost(word, term, budget)
+    if cost is not None:
+        return Expansion(term, cost, False)
+    if query.is_prefix(index) and len(term) > len(word):
+        if term.startswith(word):
+            return Expansion(term, 0, True)
+        if budget and any(
+            typo_cost(word, term[:k], 1) is not None for k in range(len(word) - 1, len(word) + 2)
+        ):
+            return Expansion(term, 1, True)
+    return None
+
+
+def expansion_matcher(expansions: Sequence[Sequence[Expansion]]) -> Matcher:
+    """Matches through each word's expansions against the vocabulary (the Tantivy engine's)."""
+    by_word = [{e.term: e for e in word} for word in expansions]
+    return lambda index, term: by_word[index].get(term)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    document: ProductDocument
+    matched_terms: frozenset[str]
+
+
+def _better(a: Expansion | None, b: Expansion | None) -> Expansion | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if (a.typos, a.prefix) <= (b.typos, b.prefix) else b
+
+
+def _personal(document: ProductDocument, profile: ShopperProfile | None) -> float:
+    if profile is None or profile.empty:
+        return 1.0
+    return (
+        1.0
+        + PERSONAL_CATEGORY_WEIGHT * profile.categories.get(document.category, 0.0)
+        + PERSONAL_PRODUCT_WEIGHT * profile.products.get(document.product_id, 0.0)
+    )
+
+
+def rank(
+    candidates: Sequence[tuple[ProductDocument, float]],
+    query: QueryWords,
+    matcher: Matcher,
+    profile: ShopperProfile | None = None,
+) -> list[Ranked]:
+    """`candidates` (document, engine score) in relevance order."""
+    keyed: list[tuple[tuple[float, ...], Ranked]] = []
+    n = len(query.words)
+    for document, score in candidates:
+        name = terms(document.name)
+        description = set(terms(" ".join([document.description, *document.attributes])))
+        description -= set(name)
+        skus = {sku.lower() for sku in document.skus}
+        matched = typos = in_name = whole = 0
+        found: set[str] = set()
+        positions: list[int] = []
+        for i in range(n):
+            best: Expansion | None = None
+            best_position = -1
+            for position, term in enumerate(name):
+                candidate = matcher(i, term)
+                if candidate is not None and _better(best, candidate) is candidate:
+                    best, best_position = candidate, position
+            where_name = best is not None
+            if best is None:
+                for term in description:
+                    best = _better(best, matcher(i, term))
+            if best is None and query.words[i] in skus:
+                best = Expansion(query.words[i], 0, False)
+            if best is None:
+                continue
+            matched += 1
+            typos += best.typos
+            whole += not best.prefix
+            found.add(best.term)
+            if where_name:
+                in_name += 1
+                positions.append(best_position)
+        proximity = _proximity(positions) if len(positions) == n and n > 1 else _FAR
+        if n <= 1:
+            proximity = 0
+        blended = score * _personal(document, profile)
+        key = (-matched, typos, proximity, -in_name, -whole, -blended)
+        keyed.append((key, Ranked(document, frozenset(found))))
+    keyed.sort(key=lambda pair: pair[0])
+    return [ranked for _, ranked in keyed]
+
+
+def _proximity(positions: list[int]) -> int:
+    """Distance between consecutive words in the name; typed order costs nothing extra."""
+    return sum((b - a - 1) if b > a else (a - b + 1) for a, b in itertools.pairwise(positions))
+
+
+_NAME_WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F]+")
+
+
+def highlight(name: str, matched_terms: frozenset[str]) -> str:
+    """The name, HTML-escaped, its matched words in <em></em>."""
+    out: list[str] = []
+    last = 0
+    for found in _NAME_WORD.finditer(name):
+        out.append(html.escape(name[last : found.start()]))
+        word = found.group()
+        folded = fold(plain(word))
+        out.append(
+            f"<em>{html.escape(word)}</em>" if folded in matched_terms else html.escape(word)
+        )
+        last = found.end()
+    out.append(html.escape(name[last:]))
+    return "".join(out)

@@ -1,0 +1,196 @@
+"""Search's rules: what a product looks like to the index, how changes reach it, and how a
+shopper's query is answered.
+
+The index is derived data. The catalog is the truth for what a product is, the inventory for
+whether it can be bought, and the sales table for how often it was; the indexer reads all
+three when a product changes (the event is a notice, not the data), and a full reindex reads
+them all again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cache
+
+from shop import clock
+from shop.catalog.events import ProductChanged
+from shop.catalog.models import Product
+from shop.catalog.service import repository as catalog
+from shop.config import product_sales_table, search_engine, setting
+from shop.errors import ProductNotFound
+from shop.events import DomainEvent
+from shop.inventory.service import stock_levels
+from shop.observability import get_logger
+from shop.orders.events import OrderPlaced
+from shop.orders.service import repository as orders
+from shop.search.engine import SearchEngine, SearchRequest, decode_cursor, suggestions
+from shop.search.models import (
+    ProductDocument,
+    SearchPage,
+    SearchQuery,
+    ShopperProfile,
+    Suggestions,
+    SuggestQuery,
+)
+from shop.search.personal import profile_of
+from shop.search.repository import SalesRepository
+
+logger = get_logger("search")
+HISTORY_ORDERS = 20  # a shopper's latest orders are their profile
+_REINDEX_BATCH = 100
+
+
+@cache
+def _engine(kind: str, location: str) -> SearchEngine:
+    if kind == "tantivy":
+        from shop.search.tantivy_engine import TantivySearch
+
+        return TantivySearch(location)
+    from shop.search.opensearch_engine import OpenSearchSearch
+
+    return OpenSearchSearch(location)
+
+
+def engine() -> SearchEngine:
+    """The configured engine, one per sandbox (an open index is worth keeping warm)."""
+    kind = search_engine()
+    location = setting("SEARCH_INDEX_DIR" if kind == "tantivy" else "OPENSEARCH_ENDPOINT")
+    return _engine(kind, location)
+
+
+def sales() -> SalesRepository:
+    return SalesRepository(product_sales_table())
+
+
+# ----------------------------------------------------------------------------- documents
+def _in_stock(product: Product) -> bool:
+    return any(
+        level.available > 0
+        for variant in product.variants
+        for level in stock_levels(variant.sku, consistent=False)
+    )
+
+
+def document_of(product: Product, *, in_stock: bool, orders: int) -> ProductDocument:
+    return ProductDocument(
+        product_id=product.product_id,
+        version=product.version,
+        name=product.name,
+        description=product.description,
+        category=product.category,
+        skus=[v.sku for v in product.variants],
+        price=min(v.price.amount for v in product.variants),
+        currency=product.variants[0].price.currency,
+        in_stock=in_stock,
+        created_at=product.created_at,
+        sales=orders,
+        attributes=sorted({a for v in product.variants for a in v.attributes.values()}),
+    )
+
+
+def _current_document(product_id: str) -> ProductDocument | None:
+    """The product as the index should hold it now; None when it should not be there."""
+    try:
+        product = catalog().get(product_id, consistent=True)
+    except ProductNotFound:
+        return None
+    if product.status != "active":
+        return None
+    orders = sales().orders_of([product_id]).get(product_id, 0)
+    return document_of(product, in_stock=_in_stock(product), orders=orders)
+
+
+def _refresh(product_ids: Iterable[str]) -> None:
+    documents: list[ProductDocument] = []
+    gone: list[str] = []
+    for product_id in sorted(set(product_ids)):
+        document = _current_document(product_id)
+        if document is None:
+            gone.append(product_id)
+        else:
+            documents.append(document)
+    engine().remove(gone)
+    engine().put(documents)
+
+
+# ----------------------------------------------------------------------------- the indexer
+def index_product_change(event: DomainEvent[ProductChanged]) -> None:
+    """Bring the product's entry up to date (created, updated or archived). A change older
+    than what the index holds is skipped: the catalog was read after it."""
+    change = event.data
+    indexed = engine().get(change.product_id)
+    if indexed is not None and indexed.version >= change.version and change.change != "archived":
+        logger.info("stale change skipped", extra={"product_id": change.product_id})
+        return
+    _refresh([change.product_id])
+
+
+def count_sale(event: DomainEvent[OrderPlaced]) -> None:
+    """An order counts once for each product it bought; their entries are refreshed (sales
+    and stock both moved)."""
+    skus = [line.sku for line in event.data.lines]
+    owners = {record.product_id for record in catalog().get_skus(skus).values()}
+    sales().count_order(event.data.order_id, owners, int(clock.now()))
+    _refresh(owners)
+
+
+def reindex() -> int:
+    """Rebuild the whole index from the catalog, aside, and swap it in."""
+    return engine().rebuild(_every_document())
+
+
+def _every_document() -> Iterator[ProductDocument]:
+    batch: list[Product] = []
+    for product in catalog().listed():
+        batch.append(product)
+        if len(batch) == _REINDEX_BATCH:
+            yield from _documents(batch)
+            batch = []
+    yield from _documents(batch)
+
+
+def _documents(products: list[Product]) -> Iterator[ProductDocument]:
+    counts = sales().orders_of(p.product_id for p in products)
+    for product in products:
+        yield document_of(
+            product, in_stock=_in_stock(product), orders=counts.get(product.product_id, 0)
+        )
+
+
+# ----------------------------------------------------------------------------- queries
+def shopper_profile(user_id: str) -> ShopperProfile:
+    """What the shopper bought in their latest orders (their categories, their products)."""
+    placed, _ = orders().page_of_user(user_id, None, HISTORY_ORDERS)
+    skus = [line.sku for order in placed if order.status != "CANCELLED" for line in order.lines]
+    if not skus:
+        return ShopperProfile()
+    records = catalog().get_skus(skus)
+    bought: list[tuple[str, str]] = []
+    categories: dict[str, str] = {}
+    for sku in skus:
+        record = records.get(sku)
+        if record is None:
+            continue
+        if record.product_id not in categories:
+            indexed = engine().get(record.product_id)
+            categories[record.product_id] = indexed.category if indexed else ""
+        if categories[record.product_id]:
+            bought.append((record.product_id, categories[record.product_id]))
+    return profile_of(bought)
+
+
+def search_products(query: SearchQuery, shopper: str | None) -> SearchPage:
+    offset = decode_cursor(query)
+    profile = shopper_profile(shopper) if shopper else None
+    return engine().search(SearchRequest(query, offset=offset, profile=profile))
+
+
+def suggest(query: SuggestQuery) -> Suggestions:
+    if not query.q.strip():
+        return Suggestions(suggestions=[])
+    page = engine().search(
+        SearchRequest(
+            SearchQuery(q=query.q, limit=min(query.limit * 2, 40)), facets=False, name_only=True
+        )
+    )
+    return Suggestions(suggestions=suggestions(page, query.limit))

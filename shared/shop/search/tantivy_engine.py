@@ -1,0 +1,445 @@
+"""The embedded engine: a Tantivy index on disk, for the local platform and small shops.
+
+Layout of the index folder:
+
+    CURRENT                 the name of the generation searches read
+    generations/<name>/     one complete Tantivy index each
+
+A full reindex builds a new generation aside and swaps CURRENT (an atomic rename), so searches
+never see a half-built index. Readers notice a new commit or a new generation on their next
+search (a `stat` each), reload, and refresh the vocabulary typos are matched against.
+
+Tantivy allows one writer per index: writes in this process take a lock; a writer in another
+process (a second Lambda sandbox on EFS) is waited for, briefly, then reported transient so the
+queue redelivers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from shop.errors import DependencyUnavailable
+from shop.money import Money
+from shop.search.analysis import Expansion, Vocabulary, terms
+from shop.search.engine import SearchRequest, next_cursor
+from shop.search.models import (
+    PRICE_BUCKETS,
+    FacetValue,
+    PriceBucket,
+    ProductDocument,
+    SearchFacets,
+    SearchHit,
+    SearchPage,
+)
+from shop.search.ranking import QueryWords, expansion_matcher, highlight, rank
+
+RERANK_WINDOW = 100  # candidates ordered by the ranking rules; deeper pages follow the engine
+NAME_BOOST = 3.0
+DESCRIPTION_BOOST = 1.0
+SKU_BOOST = 10.0
+POPULARITY = 0.35  # how strongly units sold lift the text score (see `popularity`)
+_WRITER_HEAP = 15_000_000  # Tantivy's minimum per indexing thread
+_WRITER_WAIT_SECONDS = 3.0
+_FACET_CATEGORIES = 100
+
+
+def popularity(sales: int) -> float:
+    """The fast-field value Tantivy's `weight_by_field` turns into a score multiplier of
+    log2(2 + value): stored so that the multiplier is 1 + POPULARITY * ln(1 + sales)."""
+    return float(2 ** (1 + POPULARITY * math.log1p(max(sales, 0))) - 2)
+
+
+def _quality(expansion: Expansion) -> float:
+    """How much a matched term counts toward the engine's score (the ranking rules decide
+    the order; this only keeps the best candidates inside the window)."""
+    return (0.45 if expansion.prefix else 1.0) * (1.0, 0.4, 0.2)[expansion.typos]
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("product_id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("name_terms", tokenizer_name="whitespace")
+    builder.add_text_field("description_terms", tokenizer_name="whitespace")
+    builder.add_text_field("sku", tokenizer_name="raw")
+    builder.add_text_field("category", tokenizer_name="raw", fast=True)
+    builder.add_unsigned_field("price", indexed=True, fast=True)
+    builder.add_unsigned_field("in_stock", indexed=True, fast=True)
+    builder.add_integer_field("created", indexed=True, fast=True)
+    builder.add_unsigned_field("sales", indexed=True, fast=True)
+    builder.add_float_field("popularity", fast=True)
+    builder.add_bytes_field("doc", stored=True)
+    return builder.build()
+
+
+SCHEMA = _schema()
+
+
+def _epoch(timestamp: str) -> int:
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        return int(moment.timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
+def _tantivy_document(document: ProductDocument) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("product_id", document.product_id)
+    doc.add_text("name_terms", " ".join(terms(document.name)))
+    searchable = " ".join([document.description, *document.attributes])
+    doc.add_text("description_terms", " ".join(terms(searchable)))
+    for sku in document.skus:
+        doc.add_text("sku", sku.lower())
+    doc.add_text("category", document.category)
+    doc.add_unsigned("price", document.price)
+    doc.add_unsigned("in_stock", int(document.in_stock))
+    doc.add_integer("created", _epoch(document.created_at))
+    doc.add_unsigned("sales", max(document.sales, 0))
+    doc.add_float("popularity", popularity(document.sales))
+    doc.add_bytes("doc", document.model_dump_json().encode())
+    return doc
+
+
+class TantivySearch:
+    """`SearchEngine` on a Tantivy index in `root`."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._lock = threading.RLock()  # writes in this process, and reader refreshes
+        self._generation: str | None = None
+        self._index: tantivy.Index | None = None
+        self._seen: tuple[float, float] = (0.0, 0.0)
+        self._vocabulary = Vocabulary()
+
+    # ------------------------------------------------------------------ generations
+    @property
+    def _current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    def _generation_path(self, generation: str) -> Path:
+        return self.root / "generations" / generation
+
+    def _current_generation(self) -> str:
+        try:
+            return self._current_file.read_text().strip()
+        except FileNotFoundError:
+            with self._lock:
+                if not self._current_file.exists():
+                    self._swap(self._new_generation())
+            return self._current_file.read_text().strip()
+
+    def _new_generation(self) -> str:
+        generation = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        path = self._generation_path(generation)
+        path.mkdir(parents=True)
+        tantivy.Index(SCHEMA, path=str(path))
+        return generation
+
+    def _swap(self, generation: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        staged = self.root / f".CURRENT.{uuid.uuid4().hex}"
+        staged.write_text(generation)
+        os.replace(staged, self._current_file)  # atomic: readers see the old or the new
+
+    def _open(self) -> tantivy.Index:
+        """The current generation's index, reloaded if it changed since the last look."""
+        generation = self._current_generation()
+        meta = self._generation_path(generation) / "meta.json"
+        try:
+            seen = (self._current_file.stat().st_mtime, meta.stat().st_mtime)
+        except FileNotFoundError:
+            seen = (0.0, 0.0)
+        with self._lock:
+            if self._index is None or generation != self._generation:
+                self._index = tantivy.Index.open(str(self._generation_path(generation)))
+                self._generation = generation
+                self._vocabulary = Vocabulary()
+                self._seen = (0.0, 0.0)
+            if seen != self._seen:
+                self._index.reload()
+                self._refresh_vocabulary(self._index.searcher())
+                self._seen = seen
+            return self._index
+
+    def _refresh_vocabulary(self, searcher: tantivy.Searcher) -> None:
+        counts: dict[str, int] = {}
+        for field in ("name_terms", "description_terms"):
+            for term, count in searcher.terms_with_prefix(field, ""):
+                counts[term] = counts.get(term, 0) + count
+        gone = {t: 0 for t in self._vocabulary.terms() if t not in counts}
+        self._vocabulary.update({**counts, **gone})
+
+    # ------------------------------------------------------------------ writing
+    def _writer(self, index: tantivy.Index) -> tantivy.IndexWriter:
+        deadline = time.monotonic() + _WRITER_WAIT_SECONDS
+        while True:
+            try:
+                return index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+            except ValueError as error:  # LockBusy: another process is writing
+                if time.monotonic() > deadline:
+                    raise DependencyUnavailable("the search index is being written") from error
+                time.sleep(0.05)
+
+    def put(self, documents: Sequence[ProductDocument]) -> None:
+        if documents:
+            self._write(documents, [])
+
+    def remove(self, product_ids: Sequence[str]) -> None:
+        if product_ids:
+            self._write([], product_ids)
+
+    def _write(self, documents: Sequence[ProductDocument], removed: Sequence[str]) -> None:
+        with self._lock:
+            index = self._open()
+            writer = self._writer(index)
+            try:
+                for product_id in [*removed, *(d.product_id for d in documents)]:
+                    writer.delete_documents_by_term("product_id", product_id)
+                for document in documents:
+                    writer.add_document(_tantivy_document(document))
+                writer.commit()
+                writer.wait_merging_threads()
+            except BaseException:
+                writer.rollback()
+                raise
+            index.reload()
+
+    def rebuild(self, documents: Iterable[ProductDocument]) -> int:
+        """Build a new generation from `documents` aside, then make it the current one; the
+        old generation stays readable until the swap. Returns how many were indexed."""
+        generation = self._new_generation()
+        index = tantivy.Index.open(str(self._generation_path(generation)))
+        writer = index.writer(heap_size=_WRITER_HEAP * 4, num_threads=1)
+        count = 0
+        for document in documents:
+            writer.add_document(_tantivy_document(document))
+            count += 1
+        writer.commit()
+        writer.wait_merging_threads()
+        with self._lock:
+            previous = (
+                self._current_file.read_text().strip() if self._current_file.exists() else None
+            )
+            self._swap(generation)
+        self._forget_generations(keep={generation, previous})
+        return count
+
+    def _forget_generations(self, keep: set[str | None]) -> None:
+        """Old generations but the one just replaced (a reader may still be on it)."""
+        folder = self.root / "generations"
+        for path in folder.iterdir() if folder.exists() else ():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    # ------------------------------------------------------------------ reading
+    def count(self) -> int:
+        return int(self._open().searcher().num_docs)
+
+    def get(self, product_id: str) -> ProductDocument | None:
+        searcher = self._open().searcher()
+        found = searcher.search(tantivy.Query.term_query(SCHEMA, "product_id", product_id), 1)
+        if not found.hits:
+            return None
+        return _stored(searcher, found.hits[0][1])
+
+    def search(self, request: SearchRequest) -> SearchPage:
+        index = self._open()
+        searcher = index.searcher()
+        query = request.query
+        words = QueryWords.parse(query.q)
+        if request.ranking == "bm25":
+            expansions = [
+                [Expansion(w, 0, False)] if w in self._vocabulary else [] for w in words.words
+            ]
+        else:
+            expansions = [
+                self._vocabulary.expand(w, as_prefix=words.is_prefix(i))
+                for i, w in enumerate(words.words)
+            ]
+        filters = self._filters(request)
+        text = self._text_query(words, expansions, request, every_word=request.ranking != "bm25")
+        matching = self._combine(text, filters)
+        total = _count(searcher, matching)
+        if total == 0 and len(words.words) > 1 and request.ranking != "bm25":
+            # No product has every word: the ones with most of them, as the ranking orders.
+            text = self._text_query(words, expansions, request, every_word=False)
+            matching = self._combine(text, filters)
+            total = _count(searcher, matching)
+        offset, limit = request.offset, query.limit
+        if query.sort != "relevance":
+            field, order = {
+                "price_asc": ("price", tantivy.Order.Asc),
+                "price_desc": ("price", tantivy.Order.Desc),
+                "newest": ("created", tantivy.Order.Desc),
+                "bestselling": ("sales", tantivy.Order.Desc),
+            }[query.sort]
+            hits = searcher.search(
+                matching, limit, count=False, order_by_field=field, order=order, offset=offset
+            ).hits
+            documents = [_stored(searcher, address) for _, address in hits]
+            ranked = rank([(d, 0.0) for d in documents], words, expansion_matcher(expansions), None)
+            by_id = {r.document.product_id: r for r in ranked}
+            page = [by_id[d.product_id] for d in documents]
+        elif request.ranking == "bm25":
+            hits = searcher.search(matching, limit, count=False, offset=offset).hits
+            documents = [_stored(searcher, address) for _, address in hits]
+            by_id = {
+                r.document.product_id: r
+                for r in rank([(d, 0.0) for d in documents], words, expansion_matcher(expansions))
+            }
+            page = [by_id[d.product_id] for d in documents]
+        else:
+            window = max(RERANK_WINDOW, offset + limit)
+            hits = searcher.search(matching, window, count=False, weight_by_field="popularity").hits
+            candidates = [(_stored(searcher, address), float(score)) for score, address in hits]
+            ordered = rank(candidates, words, expansion_matcher(expansions), request.profile)
+            page = ordered[offset : offset + limit]
+        items = [
+            SearchHit(
+                product_id=r.document.product_id,
+                name=r.document.name,
+                category=r.document.category,
+                price=Money(amount=r.document.price, currency=r.document.currency),
+                in_stock=r.document.in_stock,
+                highlight=highlight(r.document.name, r.matched_terms),
+            )
+            for r in page
+        ]
+        facets = self._facets(searcher, matching) if request.facets else _no_facets()
+        return SearchPage(
+            items=items,
+            facets=facets,
+            total=total,
+            cursor=next_cursor(query, offset, len(items), total),
+        )
+
+    def _text_query(
+        self,
+        words: QueryWords,
+        expansions: list[list[Expansion]],
+        request: SearchRequest,
+        *,
+        every_word: bool,
+    ) -> tantivy.Query | None:
+        if not words.words:
+            return None
+        per_word: list[tantivy.Query] = []
+        for word, found in zip(words.words, expansions, strict=True):
+            alternatives: list[tantivy.Query] = []
+            for expansion in found:
+                fields = [("name_terms", NAME_BOOST)]
+                if not request.name_only:
+                    fields.append(("description_terms", DESCRIPTION_BOOST))
+                for field, boost in fields:
+                    term = tantivy.Query.term_query(SCHEMA, field, expansion.term)
+                    if expansion.prefix:
+                        # BM25 favours rare terms; a completion should favour common ones
+                        # ("hea" is more likely "heart" than "heavens").
+                        common = math.log1p(self._vocabulary.count(expansion.term))
+                        alternatives.append(
+                            tantivy.Query.const_score_query(
+                                term, boost * _quality(expansion) * common
+                            )
+                        )
+                    else:
+                        alternatives.append(
+                            tantivy.Query.boost_query(term, boost * _quality(expansion))
+                        )
+            if any(c.isdigit() for c in word):
+                alternatives.append(
+                    tantivy.Query.boost_query(
+                        tantivy.Query.term_query(SCHEMA, "sku", word), SKU_BOOST
+                    )
+                )
+            if alternatives:
+                per_word.append(tantivy.Query.disjunction_max_query(alternatives))
+            elif every_word:
+                return tantivy.Query.empty_query()
+        if not per_word:
+            return tantivy.Query.empty_query()
+        occur = tantivy.Occur.Must if every_word else tantivy.Occur.Should
+        return tantivy.Query.boolean_query([(occur, q) for q in per_word])
+
+    def _filters(self, request: SearchRequest) -> list[tantivy.Query]:
+        query = request.query
+        filters: list[tantivy.Query] = []
+        if query.category is not None:
+            filters.append(tantivy.Query.term_query(SCHEMA, "category", query.category))
+        if query.min_price is not None or query.max_price is not None:
+            filters.append(
+                tantivy.Query.range_query(
+                    SCHEMA,
+                    "price",
+                    tantivy.FieldType.Unsigned,
+                    query.min_price if query.min_price is not None else 0,
+                    query.max_price if query.max_price is not None else 2**63,
+                )
+            )
+        if query.in_stock is not None:
+            filters.append(tantivy.Query.term_query(SCHEMA, "in_stock", int(query.in_stock)))
+        return [tantivy.Query.const_score_query(f, 0.0) for f in filters]
+
+    @staticmethod
+    def _combine(text: tantivy.Query | None, filters: list[tantivy.Query]) -> tantivy.Query:
+        clauses = [(tantivy.Occur.Must, q) for q in ([text] if text is not None else [])]
+        clauses += [(tantivy.Occur.Must, f) for f in filters]
+        if not clauses:
+            return tantivy.Query.all_query()
+        if text is None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        return tantivy.Query.boolean_query(clauses)
+
+    @staticmethod
+    def _facets(searcher: tantivy.Searcher, matching: tantivy.Query) -> SearchFacets:
+        ranges: list[dict[str, float]] = []
+        for low, high in PRICE_BUCKETS:
+            bucket: dict[str, float] = {"from": low}
+            if high is not None:
+                bucket["to"] = high
+            ranges.append(bucket)
+        result: dict[str, Any] = searcher.aggregate(
+            matching,
+            {
+                "category": {"terms": {"field": "category", "size": _FACET_CATEGORIES}},
+                "price": {"range": {"field": "price", "ranges": ranges}},
+            },
+        )
+        categories = [
+            FacetValue(value=str(b["key"]), count=int(b["doc_count"]))
+            for b in result["category"]["buckets"]
+        ]
+        counts = {
+            (int(b.get("from", 0)), None if "to" not in b else int(b["to"])): int(b["doc_count"])
+            for b in result["price"]["buckets"]
+        }
+        prices = [
+            PriceBucket(min=low, max=high, count=counts.get((low, high), 0))
+            for low, high in PRICE_BUCKETS
+        ]
+        return SearchFacets(category=categories, price=prices)
+
+
+def _no_facets() -> SearchFacets:
+    return SearchFacets(category=[], price=[])
+
+
+def _stored(searcher: tantivy.Searcher, address: Any) -> ProductDocument:
+    stored: Any = searcher.doc(address).get_first("doc")
+    return ProductDocument.model_validate(json.loads(stored))
+
+
+def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    found: Any = searcher.search(query, 1, count=True)
+    return int(found.count)
