@@ -26,6 +26,7 @@ from shop_local.platform import (
     DEFAULT_STATE_DIR,
     DEFAULT_TEMPLATE,
     PLATFORM_FILE,
+    control_headers,
     LocalPlatform,
     use_emulator,
 )
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="write nothing; exit 1 if a file is out of date"
     )
     commands.add_parser(
+        "reindex",
+        help="rebuild the search index of a running platform from its catalog (built aside, "
+        "then swapped in: searches go on meanwhile)",
+    )
+    commands.add_parser(
         "check-inventory", help="re-derive stock from the ledger of a running platform and compare"
     )
 
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return _write_contracts(check=args.check)
     if args.command == "check-inventory":
         return _check_inventory(args.state_dir)
+    if args.command == "reindex":
+        return _reindex(args.state_dir)
     platform = LocalPlatform(
         port=args.port,
         moto_port=args.moto_port,
@@ -158,6 +166,27 @@ def _load_demo_into_running(state_dir: Path) -> int:
     from shop_local.demo import load_demo
 
     print(json.dumps(load_demo()))
+    return 0
+
+
+def _reindex(state_dir: Path) -> int:
+    """Run the template's ReindexSearchFunction inside the platform, as `aws lambda invoke`
+    would on AWS."""
+    if not _attach_to_running(state_dir):
+        return 1
+    info = json.loads((state_dir / PLATFORM_FILE).read_text())
+    response = requests.post(
+        f"{info['url']}/_local/invoke",
+        json={"function": "ReindexSearchFunction", "event": {}},
+        headers=control_headers(state_dir),
+        timeout=900,
+    )
+    response.raise_for_status()
+    outcome = response.json()
+    if "error" in outcome:
+        print(f"reindex failed: {outcome['error']['message']}", file=sys.stderr)
+        return 1
+    print(f"search index rebuilt: {outcome['result']['indexed']} products")
     return 0
 
 

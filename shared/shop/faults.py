@@ -9,6 +9,8 @@ Modes, per step (a task module's name, e.g. "capture_payment"):
     "fail_once"    raise InjectedTransientFault once, then run normally: a retry must absorb it
     "abort_after"  run the step, then stop the execution that called it: a run that stops
                    between steps, for the recovery sweep to find
+    hold(step)     (not a mode) the next run to reach `checkpoint(step)` waits there until the
+                   test releases it: a window held open for a race to happen in
     "crash_once"   for an event consumer (the step is the consumer's name): once, right after
                    an event's effect, the function dies as a killed process does (SystemExit,
                    which no handler code catches), before the delivery is marked done
@@ -45,6 +47,9 @@ def inject(step: str, mode: str) -> None:
 def clear() -> None:
     with _lock:
         _faults.clear()
+        for _, release in _holds.values():
+            release.set()
+        _holds.clear()
 
 
 def before(step: str) -> None:
@@ -68,6 +73,27 @@ def after(step: str, event: dict[str, Any]) -> None:
         aws.client("stepfunctions").stop_execution(
             executionArn=execution, error="InjectedAbort", cause=f"after {step}"
         )
+
+
+_holds: dict[str, tuple[threading.Event, threading.Event]] = {}
+
+
+def hold(step: str) -> tuple[threading.Event, threading.Event]:
+    """(reached, release): `reached` is set when a run waits at the checkpoint; setting
+    `release` lets it go on."""
+    gate = (threading.Event(), threading.Event())
+    with _lock:
+        _holds[step] = gate
+    return gate
+
+
+def checkpoint(step: str) -> None:
+    with _lock:
+        gate = _holds.pop(step, None)
+    if gate is not None:
+        reached, release = gate
+        reached.set()
+        release.wait(timeout=120)
 
 
 def after_effect(consumer: str) -> None:

@@ -11,6 +11,7 @@ from event_support import eventually, order_event, put_on_bus
 from search_support import create_product, found_ids, search, until_indexed, word
 
 from helpers import Api, assert_error, emulator_client, invoke
+from shop import faults
 from shop_local.platform import LocalPlatform
 
 GBP_450 = {"amount": 450, "currency": "GBP"}
@@ -269,3 +270,31 @@ def test_a_full_reindex_swaps_in_a_new_index_while_searches_go_on(
     assert result["indexed"] >= 1
     assert failures == []
     assert product["product_id"] in found_ids(api, brand)
+
+
+def test_changes_made_while_the_index_is_rebuilt_are_not_lost(
+    api: Api, platform: LocalPlatform
+) -> None:
+    brand = word()
+    archived = create_product(api, f"{brand.title()} Jug")
+    until_indexed(api, brand, {archived["product_id"]})
+
+    # The rebuild has read the catalog and waits to swap: the catalog changes meanwhile, and
+    # the indexer writes the changes to the index being replaced.
+    reached, release = faults.hold("reindex_before_swap")
+    outcome: list[tuple[object, str | None]] = []
+    rebuild = threading.Thread(
+        target=lambda: outcome.append(invoke(platform, "ReindexSearchFunction", {}))
+    )
+    rebuild.start()
+    try:
+        assert reached.wait(60)
+        created = create_product(api, f"{brand.title()} Bowl")
+        api.delete(f"/admin/products/{archived['product_id']}", user="alice", admin=True)
+        eventually(lambda: found_ids(api, brand) == [created["product_id"]], timeout=20)
+    finally:
+        release.set()
+        rebuild.join()
+    assert outcome[0][1] is None, outcome
+
+    assert found_ids(api, brand) == [created["product_id"]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from functools import cache
 
-from shop import clock
+from shop import clock, faults
 from shop.catalog.events import ProductChanged
 from shop.catalog.models import Product
 from shop.catalog.service import repository as catalog
@@ -135,8 +135,23 @@ def count_sale(event: DomainEvent[OrderPlaced]) -> None:
 
 
 def reindex() -> int:
-    """Rebuild the whole index from the catalog, aside, and swap it in."""
-    return engine().rebuild(_every_document())
+    """Rebuild the whole index from the catalog, aside, and swap it in; then catch up with
+    what changed while it was built (the indexer wrote those changes to the old index)."""
+    built: dict[str, int] = {}
+
+    def documents() -> Iterator[ProductDocument]:
+        for document in _every_document():
+            built[document.product_id] = document.version
+            yield document
+        faults.checkpoint("reindex_before_swap")  # tests hold the swap here
+
+    indexed = engine().rebuild(documents())
+    listed = {product.product_id: product.version for product in catalog().listed()}
+    moved = [p for p, version in listed.items() if built.get(p) != version]
+    gone = [p for p in built if p not in listed]
+    _refresh(moved + gone)
+    logger.info("caught up after the swap", extra={"changed": len(moved), "gone": len(gone)})
+    return indexed
 
 
 def _every_document() -> Iterator[ProductDocument]:
