@@ -26,8 +26,8 @@ from shop_local.platform import (
     DEFAULT_STATE_DIR,
     DEFAULT_TEMPLATE,
     PLATFORM_FILE,
-    control_headers,
     LocalPlatform,
+    control_headers,
     use_emulator,
 )
 
