@@ -1,0 +1,105 @@
+"""The typo and prefix rules both engines share, and the ranking rules' order."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.errors import BadRequest
+from shop.search.analysis import Vocabulary, terms, typo_budget, typo_cost
+from shop.search.engine import decode_cursor, encode_cursor, next_cursor
+from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
+from shop.search.ranking import QueryWords, highlight, rank, typo_matcher
+
+
+def document(product_id: str, name: str, **fields: object) -> ProductDocument:
+    values: dict[str, object] = {
+        "product_id": product_id,
+        "version": 1,
+        "name": name,
+        "category": "home-decor",
+        "skus": [product_id.upper()],
+        "price": 100,
+        "currency": "GBP",
+        "in_stock": True,
+        "created_at": "2026-12-01T00:00:00Z",
+    }
+    values.update(fields)
+    return ProductDocument.model_validate(values)
+
+
+@pytest.mark.parametrize(
+    ("word", "budget"),
+    [("mug", 0), ("tray", 0), ("heart", 1), ("lanterns", 1), ("christmas", 2), ("85123a", 0)],
+)
+def test_the_typo_budget_grows_with_the_word_and_is_zero_with_digits(
+    word: str, budget: int
+) -> None:
+    assert typo_budget(word) == budget
+
+
+def test_an_edit_of_the_first_letter_costs_two() -> None:
+    assert typo_cost("haert", "heart", 1) == 1  # a transposition inside the word
+    assert typo_cost("jeart", "heart", 1) is None  # the first letter: over a budget of one
+    assert typo_cost("jeart", "heart", 2) == 2
+    assert typo_cost("eart", "heart", 1) is None  # the first letter dropped
+
+
+def test_plurals_and_accents_fold_to_one_term() -> None:
+    assert terms("Hearts & Cafés, PARTIES boxes") == ["heart", "cafe", "party", "box"]
+
+
+def test_the_vocabulary_finds_corrections_and_completions_exact_first() -> None:
+    vocabulary = Vocabulary({"christmas": 50, "heart": 100, "hearth": 2, "heavens": 1})
+    assert [e.term for e in vocabulary.expand("chrsitmas", as_prefix=False)] == ["christmas"]
+    completions = vocabulary.expand("hea", as_prefix=True)
+    assert [e.term for e in completions] == ["heart", "hearth", "heavens"]  # most common first
+    assert vocabulary.expand("heart", as_prefix=True)[0].typos == 0
+    assert [e.term for e in vocabulary.expand("chrsi", as_prefix=True)] == ["christmas"]
+    vocabulary.update({"christmas": 0})
+    assert vocabulary.expand("christmas", as_prefix=False) == []
+
+
+def test_an_exact_match_outranks_a_typo_match_whatever_sells() -> None:
+    words = QueryWords.parse("lantern ")
+    exact = document("p-exact", "Lantern")
+    typo = document("p-typo", "Lanturn", sales=10_000)
+    ranked = rank([(typo, 99.0), (exact, 1.0)], words, typo_matcher(words))
+    assert [r.document.product_id for r in ranked] == ["p-exact", "p-typo"]
+
+
+def test_every_word_matched_beats_fewer_words_and_the_name_beats_the_description() -> None:
+    words = QueryWords.parse("pearl bracelet ")
+    both = document("p-both", "Pearl Bracelet")
+    one = document("p-one", "Pearl Necklace")
+    described = document("p-described", "Gift Set", description="a pearl bracelet")
+    ranked = rank([(one, 9.0), (described, 9.0), (both, 1.0)], words, typo_matcher(words))
+    assert [r.document.product_id for r in ranked] == ["p-both", "p-described", "p-one"]
+
+
+def test_a_shoppers_categories_lean_the_blend_only_for_them() -> None:
+    words = QueryWords.parse("basket ")
+    garden = document("p-garden", "Basket", category="garden")
+    storage = document("p-storage", "Basket", category="storage")
+    anyone = rank([(garden, 1.2), (storage, 1.0)], words, typo_matcher(words))
+    assert anyone[0].document.product_id == "p-garden"
+    profile = ShopperProfile(categories={"storage": 1.0})
+    theirs = rank([(garden, 1.2), (storage, 1.0)], words, typo_matcher(words), profile)
+    assert theirs[0].document.product_id == "p-storage"
+
+
+def test_a_highlight_escapes_the_name_and_marks_matched_words() -> None:
+    marked = highlight("Hearts <b>& Co", frozenset({"heart", "co"}))
+    assert marked == "<em>Hearts</em> &lt;b&gt;&amp; <em>Co</em>"
+
+
+def test_a_cursor_is_good_only_for_its_own_query() -> None:
+    query = SearchQuery(q="heart", limit=2)
+    cursor = encode_cursor(query, 2)
+    assert decode_cursor(query.model_copy(update={"cursor": cursor})) == 2
+    other = SearchQuery(q="heart", category="garden", cursor=cursor)
+    with pytest.raises(BadRequest):
+        decode_cursor(other)
+    with pytest.raises(BadRequest):
+        decode_cursor(SearchQuery(q="heart", cursor="eyJvIjogLTF9"))
+    assert next_cursor(query, 0, 2, total=2) is None
+    assert next_cursor(query, 0, 2, total=3) is not None
