@@ -21,7 +21,7 @@ events did not all arrive, so the stream retries from there instead of the whole
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -112,6 +112,60 @@ def event_consumer(
         with processor(records=event.get("Records", []), handler=handle, lambda_context=context):
             processor.process()
         return dict(processor.response())
+
+    return handler
+
+
+def view_consumer(
+    consumer: str,
+    accepted: Sequence[type[EventPayload]],
+    apply_all: Callable[[list[DomainEvent[Any]]], object],
+) -> LambdaHandler:
+    """A Lambda handler for a queue feeding a derived view (a search index, a cache), whose
+    effect is idempotent by nature: it brings the view up to date from the source of truth,
+    so applying an event twice changes nothing. Each message is parsed as `event_consumer`
+    does (poison reported alone, to the DLQ); the good ones are applied together, in one call
+    (an index commits once per batch, not once per event); if that call fails, they are all
+    reported failed and redelivered. No dedup records: a repeat is harmless by construction."""
+    logger = get_logger(consumer)
+    by_type = {payload.event_type: payload for payload in accepted}
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(consumer=consumer)
+        failed: list[str] = []
+        good: list[tuple[str, DomainEvent[Any]]] = []
+        for raw in event.get("Records", []):
+            record = SQSRecord(raw)
+            try:
+                good.append((record.message_id, parse_event(record.body, by_type)))
+            except PoisonEvent as poison:
+                logger.error(
+                    "poison event: refused, it goes to the DLQ after the queue's receive limit",
+                    extra={
+                        "why": poison.message,
+                        "message_id": record.message_id,
+                        "receive_count": _receive_count(record),
+                    },
+                )
+                failed.append(record.message_id)
+        if good:
+            events = [e for _, e in good]
+            try:
+                apply_all(events)
+                faults.after_effect(consumer)  # tests crash the function here
+            except Exception:
+                logger.exception("batch not applied: the queue redelivers it")
+                failed += [message_id for message_id, _ in good]
+            else:
+                logger.info(
+                    "events applied",
+                    extra={
+                        "events": len(events),
+                        "correlation_ids": sorted({e.correlation_id for e in events}),
+                    },
+                )
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
 
     return handler
 

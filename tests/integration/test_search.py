@@ -3,6 +3,7 @@ events, typos and unfinished words still find products, facets and filters agree
 
 from __future__ import annotations
 
+import json
 import threading
 from urllib.parse import urlencode
 
@@ -298,3 +299,66 @@ def test_changes_made_while_the_index_is_rebuilt_are_not_lost(
     assert outcome[0][1] is None, outcome
 
     assert found_ids(api, brand) == [created["product_id"]]
+
+
+def _search_dead_letters(platform: LocalPlatform) -> list[dict[str, object]]:
+    sqs = emulator_client(platform, "sqs")
+    url = str(platform.provisioner.refs["SearchIndexDeadLetterQueue"])
+    found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+
+
+def test_a_poison_event_goes_to_the_indexers_dlq_and_the_rest_are_indexed(
+    api: Api, platform: LocalPlatform
+) -> None:
+    brand = word()
+    product = create_product(api, f"{brand.title()} Stool")
+    poison = order_event("OrderPlaced", "someone")
+    poison["data"]["lines"] = "not lines"  # fails the payload's model
+    put_on_bus(platform, poison)
+    until_indexed(api, brand, {product["product_id"]})
+    eventually(
+        lambda: any(
+            m["detail"]["event_id"] == poison["event_id"]  # type: ignore[index]
+            for m in _search_dead_letters(platform)
+        ),
+        timeout=60,
+    )
+
+
+def test_an_indexer_killed_mid_batch_loses_no_change_and_counts_no_order_twice(
+    api: Api, platform: LocalPlatform
+) -> None:
+    brand = word()
+    product = create_product(api, f"{brand.title()} Lamp")
+    until_indexed(api, brand, {product["product_id"]})
+    sku = product["variants"][0]["sku"]
+    faults.inject("index_products", "crash_once")
+    try:
+        orders = []
+        for _ in range(4):
+            detail = order_event("OrderPlaced", "buyer")
+            detail["data"]["lines"] = [{"sku": sku, "quantity": 1, "unit_price": GBP_450}]
+            orders.append(detail)
+            put_on_bus(platform, detail)
+        renamed = word()
+        body = {
+            "name": f"{renamed.title()} Lamp",
+            "category": product["category"],
+            "variants": product["variants"],
+        }
+        response = api.put(
+            f"/admin/products/{product['product_id']}", json=body, user="alice", admin=True
+        )
+        assert response.status_code == 200, response.text
+        until_indexed(api, renamed, {product["product_id"]}, timeout=40)
+        assert faults.pending("index_products") is None, "the indexer never crashed"
+    finally:
+        faults.clear()
+    platform.wait_until_idle(30)
+    item = emulator_client(platform, "dynamodb").get_item(
+        TableName=platform.environment["PRODUCT_SALES_TABLE"],
+        Key={"pk": {"S": f"PRODUCT#{product['product_id']}"}, "sk": {"S": "TOTAL"}},
+    )["Item"]
+    assert item["orders"] == {"N": "4"}
+    assert product["product_id"] not in found_ids(api, brand)

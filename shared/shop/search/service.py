@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import Any
 
 from shop import clock, faults
 from shop.catalog.events import ProductChanged
@@ -114,24 +115,32 @@ def _refresh(product_ids: Iterable[str]) -> None:
 
 
 # ----------------------------------------------------------------------------- the indexer
-def index_product_change(event: DomainEvent[ProductChanged]) -> None:
-    """Bring the product's entry up to date (created, updated or archived). A change older
-    than what the index holds is skipped: the catalog was read after it."""
-    change = event.data
+def apply_changes(events: list[DomainEvent[Any]]) -> None:
+    """Bring the index up to date with a batch of events, in one write: the products that
+    changed (created, updated or archived) and the ones an order bought (their sales and
+    stock moved). Each entry is rebuilt from the tables, so a repeated event changes nothing;
+    an order is counted once per product by the sales table's own markers."""
+    stale: set[str] = set()
+    for event in events:
+        if isinstance(event.data, ProductChanged):
+            if not _indexed_already(event.data):
+                stale.add(event.data.product_id)
+        elif isinstance(event.data, OrderPlaced):
+            stale |= _count_sale(event.data)
+    _refresh(stale)
+
+
+def _indexed_already(change: ProductChanged) -> bool:
+    """The index holds this version or a later one (it read the catalog after the change)."""
     indexed = engine().get(change.product_id)
-    if indexed is not None and indexed.version >= change.version and change.change != "archived":
-        logger.info("stale change skipped", extra={"product_id": change.product_id})
-        return
-    _refresh([change.product_id])
+    return indexed is not None and indexed.version >= change.version and change.change != "archived"
 
 
-def count_sale(event: DomainEvent[OrderPlaced]) -> None:
-    """An order counts once for each product it bought; their entries are refreshed (sales
-    and stock both moved)."""
-    skus = [line.sku for line in event.data.lines]
+def _count_sale(order: OrderPlaced) -> set[str]:
+    skus = [line.sku for line in order.lines]
     owners = {record.product_id for record in catalog().get_skus(skus).values()}
-    sales().count_order(event.data.order_id, owners, int(clock.now()))
-    _refresh(owners)
+    sales().count_order(order.order_id, owners, int(clock.now()))
+    return owners
 
 
 def reindex() -> int:
