@@ -10,6 +10,12 @@
    that were rolled back. Here a transaction checks every condition first and writes only when
    all hold, as DynamoDB does; nothing to roll back.
 
+3. SQS under concurrent pollers. moto's receive walks a queue's messages with no lock, so two
+   pollers of one queue (a consumer's MaximumConcurrency, or the redrive to a DLQ) can change
+   the pending set under each other ("Set changed size during iteration") or both move one
+   message to the DLQ (a 500 on the second). Each queue's receive pass, delete, visibility
+   change and send is serialized here; a long poll waits between passes, outside the lock.
+
 The platform installs this once, beside the Lambda seam; tests in
 tests/integration/test_emulator_fidelity.py race it.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -30,6 +37,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.sqs.models import SQSBackend
 
 _LOCK = threading.RLock()
 _installed = False
@@ -43,6 +51,52 @@ def install() -> None:
     for handler in (DynamoHandler, DynamoDBStreamsHandler):
         _serialize(handler)
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _serialize_queues()
+
+
+_QUEUE_LOCKS: dict[str, threading.RLock] = {}
+_QUEUE_LOCKS_GUARD = threading.Lock()
+
+
+def _queue_lock(queue_name: str) -> threading.RLock:
+    with _QUEUE_LOCKS_GUARD:
+        return _QUEUE_LOCKS.setdefault(queue_name, threading.RLock())
+
+
+def _serialize_queues() -> None:
+    receive = SQSBackend.receive_message
+
+    def receive_message(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with _queue_lock(queue_name):
+                found = receive(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            pause = min(1.0, max(remaining, 0.05))
+            self.get_queue(queue_name).wait_for_messages(pause)  # type: ignore[arg-type]
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    for name in ("delete_message", "change_message_visibility", "send_message"):
+        original = getattr(SQSBackend, name)
+
+        def locked(
+            self: SQSBackend, queue_name: str, *args: Any, _run: Any = original, **kw: Any
+        ) -> Any:
+            with _queue_lock(queue_name):
+                return _run(self, queue_name, *args, **kw)
+
+        setattr(SQSBackend, name, locked)
 
 
 def _serialize(handler: Any) -> None:

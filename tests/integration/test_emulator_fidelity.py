@@ -4,6 +4,7 @@ transactions that leave no trace when cancelled."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -168,3 +169,37 @@ def test_a_transaction_that_succeeds_applies_every_write(
         for k in ("x", "y")
     }
     assert got == {"x": "2", "y": "3"}
+
+
+def test_racing_pollers_of_one_queue_move_each_spent_message_to_the_dlq_once(
+    platform: LocalPlatform,
+) -> None:
+    sqs = emulator_client(platform, "sqs")
+    dlq = sqs.create_queue(QueueName=unique("race-dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "1"}
+    # Visible again at once and spent after one receive: every later receive redrives it.
+    url = sqs.create_queue(
+        QueueName=unique("race"),
+        Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(start, start + 10)],
+        )
+
+    def poll() -> int:
+        for _ in range(200):
+            if not sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+                return 0
+        return 1
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: poll(), range(8)))  # a 500 from the emulator raises here
+    parked: list[str] = []
+    while found := sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=60
+    ).get("Messages"):
+        parked += [m["Body"] for m in found]
+    assert sorted(parked, key=int) == [str(i) for i in range(300)]  # each parked once
