@@ -20,7 +20,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             "PaymentActionTimeoutSeconds": "8",
             # Redelivery after a consumer's failure in seconds, not half a minute (still longer
             # than the consumers' Timeout, as on AWS).
-            "EventQueueVisibilityTimeout": "4",
+            "EventQueueVisibilityTimeout": "6",
         },
     ).start()
     yield local

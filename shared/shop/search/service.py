@@ -89,27 +89,25 @@ def document_of(product: Product, *, in_stock: bool, orders: int) -> ProductDocu
     )
 
 
-def _current_document(product_id: str) -> ProductDocument | None:
-    """The product as the index should hold it now; None when it should not be there."""
-    try:
-        product = catalog().get(product_id, consistent=True)
-    except ProductNotFound:
-        return None
-    if product.status != "active":
-        return None
-    orders = sales().orders_of([product_id]).get(product_id, 0)
-    return document_of(product, in_stock=_in_stock(product), orders=orders)
-
-
 def _refresh(product_ids: Iterable[str]) -> None:
+    """Rewrite these products' entries as the tables have them now: an archived or deleted
+    product leaves the index."""
+    wanted = sorted(set(product_ids))
+    if not wanted:
+        return
+    orders = sales().orders_of(wanted)
     documents: list[ProductDocument] = []
     gone: list[str] = []
-    for product_id in sorted(set(product_ids)):
-        document = _current_document(product_id)
-        if document is None:
+    for product_id in wanted:
+        try:
+            product = catalog().get(product_id, consistent=True)
+        except ProductNotFound:
+            product = None
+        if product is None or product.status != "active":
             gone.append(product_id)
-        else:
-            documents.append(document)
+            continue
+        stocked = _in_stock(product)
+        documents.append(document_of(product, in_stock=stocked, orders=orders.get(product_id, 0)))
     engine().remove(gone)
     engine().put(documents)
 
