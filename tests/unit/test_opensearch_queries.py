@@ -25,15 +25,14 @@ from shop.errors import DependencyUnavailable, ShopError
 from shop.search.engine import SearchRequest
 from shop.search.models import PRICE_BUCKETS, ProductDocument, SearchQuery, ShopperProfile
 from shop.search.opensearch_engine import (
-    POPULARITY,
     PRODUCT_MAPPING,
-    RERANK_WINDOW,
     OpenSearchSearch,
     index_document,
     make_client,
     search_body,
     stored_document,
 )
+from shop.search.ranking import POPULARITY, RERANK_WINDOW
 from shop.search.tantivy_engine import popularity
 
 ALIAS = "products"
@@ -194,8 +193,8 @@ def test_when_no_product_has_every_word_any_of_them_will_do() -> None:
 def test_relevance_fetches_a_window_from_the_top_for_the_ranking_rules() -> None:
     found = body("mug ")
     assert (found["from"], found["size"]) == (0, RERANK_WINDOW)
-    deep = body("mug ", offset=120, limit=20)
-    assert (deep["from"], deep["size"]) == (0, 140)
+    deep = body("mug ", offset=RERANK_WINDOW + 100, limit=20)
+    assert (deep["from"], deep["size"]) == (0, RERANK_WINDOW + 120)
     assert found["track_total_hits"] is True
     assert "sort" not in found  # by _score
 

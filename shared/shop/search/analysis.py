@@ -37,6 +37,20 @@ def fold(word: str) -> str:
     return word
 
 
+def plural(term: str) -> str:
+    """A surface form `fold` takes back to `term` ("box" -> "boxes"), so that a typo in a
+    plural is measured against the plural the shopper meant, not against its stem."""
+    if not term.isalpha() or len(term) < 3:
+        return term
+    if term.endswith("y") and term[-2] not in "aeiou":
+        candidate = term[:-1] + "ies"
+    elif term.endswith(("s", "sh", "ch", "x")):
+        candidate = term + "es"
+    else:
+        candidate = term + "s"
+    return candidate if fold(candidate) == term else term
+
+
 def plain(text: str) -> str:
     """Lower case, accents off ("Café" is "cafe")."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -60,33 +74,27 @@ def typo_budget(word: str) -> int:
 
 def typo_cost(typed: str, term: str, budget: int) -> int | None:
     """Edits (substitution, insertion, deletion, adjacent transposition) from `typed` to
-    `term`, an edit touching the first letter costing two; None above `budget`."""
+    `term`, None above `budget`. An edit that changes the first letter costs two: replacing
+    it, dropping the typed one, adding one before it, or swapping the first two letters."""
     if abs(len(typed) - len(term)) > budget:
         return None
     if typed == term:
         return 0
-    rows = len(typed) + 1
     cols = len(term) + 1
     previous2: list[int] = []
-    previous = [j if j < 1 else j + 1 for j in range(cols)]  # inserting before letter one: 2
-    previous[0] = 0
-    for j in range(1, cols):
-        previous[j] = previous[j - 1] + (2 if j == 1 else 1)
-    for i in range(1, rows):
-        first = i == 1
-        current = [previous[0] + (2 if first else 1)] + [0] * (cols - 1)
+    previous = [0] + [j + 1 for j in range(1, cols)]  # adding term's letters: the first costs 2
+    for i in range(1, len(typed) + 1):
+        current = [previous[0] + (2 if i == 1 else 1)] + [0] * (cols - 1)
         for j in range(1, cols):
-            weight = 2 if first or j == 1 else 1
-            substitution = previous[j - 1] + (0 if typed[i - 1] == term[j - 1] else weight)
-            current[j] = min(previous[j] + weight, current[j - 1] + weight, substitution)
-            if (
-                i > 1
-                and j > 1
-                and typed[i - 1] == term[j - 2]
-                and typed[i - 2] == term[j - 1]
-                and previous2
-            ):
-                current[j] = min(current[j], previous2[j - 2] + (2 if i == 2 else 1))
+            if typed[i - 1] == term[j - 1]:
+                substitution = previous[j - 1]
+            else:
+                substitution = previous[j - 1] + (2 if i == 1 and j == 1 else 1)
+            dropped = previous[j] + (2 if i == 1 else 1)
+            added = current[j - 1] + (2 if j == 1 else 1)
+            current[j] = min(substitution, dropped, added)
+            if previous2 and j > 1 and typed[i - 1] == term[j - 2] and typed[i - 2] == term[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + (2 if j == 2 else 1))
         if min(current) > budget:
             return None
         previous2, previous = previous, current
@@ -114,15 +122,16 @@ class Expansion:
 class Vocabulary:
     """The index's terms with their document counts, searchable by typo and by prefix.
 
-    Symmetric deletes (SymSpell): every term is filed under the strings it becomes with up to
-    two letters deleted; a typed word's own deletes then meet its neighbours' in a dictionary
-    look-up, and `typo_cost` confirms each. A few thousand terms (the demo catalogue has about
-    2,000) cost a few megabytes; a catalogue with a vocabulary of millions belongs on
-    OpenSearch, whose fuzzy queries do this on its side."""
+    Symmetric deletes (SymSpell): every surface form of a term (the term and its plural) is
+    filed under the strings it becomes with up to two letters deleted; a typed word's own
+    deletes then meet its neighbours' in a dictionary look-up, and `typo_cost` confirms each.
+    A few thousand terms (the demo catalogue has about 2,000) cost a few megabytes; a catalogue
+    with a vocabulary of millions belongs on OpenSearch, whose fuzzy queries do this there."""
 
     def __init__(self, counts: Mapping[str, int] | None = None) -> None:
         self._counts: dict[str, int] = {}
-        self._sorted: list[str] = []
+        self._term_of: dict[str, str] = {}  # surface form -> term
+        self._sorted: list[str] = []  # surface forms, for completions
         self._by_delete: dict[str, set[str]] = {}
         self._by_prefix_delete: dict[str, set[str]] = {}
         self.update(counts or {})
@@ -138,75 +147,79 @@ class Vocabulary:
 
     def update(self, counts: Mapping[str, int]) -> None:
         """Set these terms' counts (0 removes a term from matching, not from the files)."""
-        new = [t for t in counts if t not in self._counts]
+        new = [t for t, n in counts.items() if n > 0 and t not in self._counts]
         self._counts.update(counts)
         for term in [t for t, n in counts.items() if n <= 0]:
             self._counts.pop(term, None)
         for term in new:
-            if term not in self._counts:
-                continue
-            bisect.insort(self._sorted, term)
-            if typo_budget(term) == 0 and len(term) < 4:
-                continue
-            for deleted in _deletes(term, MAX_TYPOS if len(term) >= 7 else 1):
-                self._by_delete.setdefault(deleted, set()).add(term)
-            for k in range(5, min(len(term), 10) + 1):
-                for deleted in _deletes(term[:k], 1):
-                    self._by_prefix_delete.setdefault(deleted, set()).add(term)
+            for surface in {term, plural(term)}:
+                if surface in self._term_of:
+                    continue
+                self._term_of[surface] = term
+                bisect.insort(self._sorted, surface)
+                if len(surface) < 4:
+                    continue
+                for deleted in _deletes(surface, MAX_TYPOS if len(surface) >= 7 else 1):
+                    self._by_delete.setdefault(deleted, set()).add(surface)
+                for k in range(5, min(len(surface), 10) + 1):
+                    for deleted in _deletes(surface[:k], 1):
+                        self._by_prefix_delete.setdefault(deleted, set()).add(surface)
 
     def terms(self) -> Iterator[str]:
-        return iter(self._sorted)
+        return iter(sorted(self._counts))
 
-    def expand(self, word: str, *, as_prefix: bool) -> list[Expansion]:
-        """The terms `word` may stand for, exact first; at most one expansion per term."""
-        budget = typo_budget(word)
+    def expand(self, typed: str, *, as_prefix: bool) -> list[Expansion]:
+        """The terms a typed word (plain, not folded) may stand for, exact first; at most one
+        expansion per term. The typo budget is the typed word's."""
+        budget = typo_budget(typed)
         found: dict[str, Expansion] = {}
-        if word in self._counts:
-            found[word] = Expansion(word, 0, False)
+        exact = fold(typed)
+        if exact in self._counts:
+            found[exact] = Expansion(exact, 0, False)
         if budget:
-            for deleted in _deletes(word, budget):
-                for term in self._by_delete.get(deleted, ()):
-                    if term in found or term not in self._counts:
+            for deleted in _deletes(typed, budget):
+                for surface in self._by_delete.get(deleted, ()):
+                    term = self._term_of[surface]
+                    if term not in self._counts:
                         continue
-                    cost = typo_cost(word, term, budget)
-                    if cost is not None:
+                    cost = typo_cost(typed, surface, budget)
+                    if cost is not None and (term not in found or cost < found[term].typos):
                         found[term] = Expansion(term, cost, False)
         if as_prefix:
-            for term in self._completions(word):
+            for term in self._completions(typed):
                 found.setdefault(term, Expansion(term, 0, True))
-            if budget and len(word) <= 10:
-                for term in self._fuzzy_completions(word, budget):
+            if budget and len(typed) <= 10:
+                for term in self._fuzzy_completions(typed):
                     found.setdefault(term, Expansion(term, 1, True))
         return sorted(found.values(), key=lambda e: (e.typos, e.prefix, -self.count(e.term)))
 
     def _completions(self, prefix: str) -> list[str]:
         start = bisect.bisect_left(self._sorted, prefix)
-        matches: list[str] = []
-        for term in self._sorted[start:]:
-            if not term.startswith(prefix):
+        matches: set[str] = set()
+        for surface in self._sorted[start:]:
+            if not surface.startswith(prefix):
                 break
-            if term != prefix:
-                matches.append(term)
-        matches.sort(key=lambda t: -self.count(t))
-        return matches[:MAX_PREFIX_EXPANSIONS]
+            term = self._term_of[surface]
+            if surface != prefix and term in self._counts and term != fold(prefix):
+                matches.add(term)
+        return sorted(matches, key=lambda t: -self.count(t))[:MAX_PREFIX_EXPANSIONS]
 
-    def _fuzzy_completions(self, prefix: str, budget: int) -> list[str]:
+    def _fuzzy_completions(self, prefix: str) -> list[str]:
         """Terms whose start is one edit (not of the first letter) from `prefix`."""
         candidates: set[str] = set()
         for deleted in _deletes(prefix, 1):
             candidates |= self._by_prefix_delete.get(deleted, set())
-        matches = [
-            t
-            for t in candidates
-            if t in self._counts
-            and not t.startswith(prefix)
+        matches = {
+            self._term_of[surface]
+            for surface in candidates
+            if self._term_of[surface] in self._counts
+            and not surface.startswith(prefix)
             and any(
-                typo_cost(prefix, t[:k], 1) is not None
+                typo_cost(prefix, surface[:k], 1) is not None
                 for k in range(len(prefix) - 1, len(prefix) + 2)
             )
-        ]
-        matches.sort(key=lambda t: -self.count(t))
-        return matches[: MAX_PREFIX_EXPANSIONS // 2]
+        }
+        return sorted(matches, key=lambda t: -self.count(t))[: MAX_PREFIX_EXPANSIONS // 2]
 
 
 def count_terms(texts: Iterable[str]) -> dict[str, int]:

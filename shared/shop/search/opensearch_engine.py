@@ -39,6 +39,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 
 from shop.errors import DependencyUnavailable, ShopError
 from shop.money import Money
+from shop.search import ranking
 from shop.search.analysis import Expansion, terms, typo_budget
 from shop.search.engine import SearchRequest, next_cursor
 from shop.search.models import (
@@ -59,12 +60,10 @@ from shop.search.ranking import (
     typo_matcher,
 )
 
-RERANK_WINDOW = 100  # as the Tantivy engine: candidates the ranking rules order
 NAME_BOOST = 3.0
 DESCRIPTION_BOOST = 1.0
 SKU_BOOST = 10.0
 PREFIX_QUALITY = 0.45  # a completion counts less than a whole word (Tantivy's `_quality`)
-POPULARITY = 0.35  # the score is multiplied by 1 + POPULARITY * ln(1 + sales), as Tantivy's
 FACET_CATEGORIES = 100
 BULK_BATCH = 500  # documents per `_bulk` request of a rebuild
 TIMEOUT_SECONDS = 10
@@ -132,7 +131,9 @@ def stored_document(source: dict[str, Any]) -> ProductDocument:
 
 
 # ----------------------------------------------------------------------------- request bodies
-def _word_clause(word: str, *, fuzzy: bool, prefix: bool, name_only: bool) -> dict[str, Any]:
+def _word_clause(
+    word: str, *, typed: str, fuzzy: bool, prefix: bool, name_only: bool
+) -> dict[str, Any]:
     """What one query word matches: its typos in the name or the description, its
     completions when the shopper is still typing it, a SKU when it holds a digit."""
     fields = [("name_terms", NAME_BOOST)]
@@ -143,7 +144,8 @@ def _word_clause(word: str, *, fuzzy: bool, prefix: bool, name_only: bool) -> di
         match: dict[str, Any] = {"query": word, "boost": boost}
         if fuzzy:
             match.update(
-                fuzziness=typo_budget(word),  # an integer: OUR budget, not OpenSearch's AUTO
+                # an integer: OUR budget (of the word as typed), not OpenSearch's AUTO
+                fuzziness=typo_budget(typed),
                 prefix_length=1,  # the first letter is never edited
                 fuzzy_transpositions=True,
             )
@@ -208,6 +210,7 @@ def search_body(request: SearchRequest, *, every_word: bool | None = None) -> di
     clauses = [
         _word_clause(
             word,
+            typed=words.typed[i],
             fuzzy=not bm25,
             prefix=not bm25 and words.is_prefix(i),
             name_only=request.name_only,
@@ -250,14 +253,14 @@ def search_body(request: SearchRequest, *, every_word: bool | None = None) -> di
                                 "factor": 1,
                                 "missing": 0,
                             },
-                            "weight": POPULARITY,
+                            "weight": ranking.POPULARITY,
                         },
                     ],
                     "score_mode": "sum",
                     "boost_mode": "multiply",
                 }
             },
-            **{"from": 0, "size": max(RERANK_WINDOW, request.offset + query.limit)},
+            **{"from": 0, "size": max(ranking.RERANK_WINDOW, request.offset + query.limit)},
         )
     if request.facets:
         body["aggs"] = _aggregations()

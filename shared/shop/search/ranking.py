@@ -6,9 +6,10 @@ one before:
 
 1. words: how many of the query's words the product matches (all, when any product does);
 2. typos: fewer is better, so an exact match always outranks a typo'd one;
-3. proximity: the words close together in the name, in the order typed;
-4. field: words found in the name beat words found only in the description;
-5. exactness: whole words beat completions of the last word;
+3. exactness: a whole word beats a completion of the last word ("heart dec" is a search for
+   "dec" before it is one for "decoration");
+4. proximity: the words close together in the name, in the order typed;
+5. field: words found in the name beat words found only in the description;
 6. the blend: the engine's text score times what sells (log of units sold, in the engine's
    score already) times what this shopper buys (their categories and products).
 """
@@ -21,10 +22,22 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from shop.search.analysis import Expansion, fold, plain, terms, typo_budget, typo_cost
+from shop.search.analysis import (
+    Expansion,
+    fold,
+    plain,
+    plural,
+    raw_words,
+    terms,
+    typo_budget,
+    typo_cost,
+)
 from shop.search.models import ProductDocument, ShopperProfile
 
-PERSONAL_CATEGORY_WEIGHT = 0.5
+# Tuned on the validation split (bench/search_relevance.py --tune; docs/search.md).
+POPULARITY = 0.75  # the text score is multiplied by 1 + POPULARITY * ln(1 + orders)
+RERANK_WINDOW = 200  # candidates these rules order; deeper pages follow the engine's score
+PERSONAL_CATEGORY_WEIGHT = 0.25
 PERSONAL_PRODUCT_WEIGHT = 1.0
 _FAR = 99  # proximity of words not all in the name
 
@@ -32,13 +45,14 @@ _FAR = 99  # proximity of words not all in the name
 @dataclass(frozen=True)
 class QueryWords:
     words: tuple[str, ...]  # the query's terms, as the index holds terms
+    typed: tuple[str, ...]  # the same words as typed (plain, not folded): typos are theirs
     last_is_prefix: bool  # the shopper may still be typing the last word
 
     @classmethod
     def parse(cls, text: str) -> QueryWords:
-        words = tuple(terms(text))
-        typing = bool(words) and not text[-1:].isspace() and text.rstrip()[-1:].isalnum()
-        return cls(words, typing)
+        typed = tuple(raw_words(text))
+        typing = bool(typed) and not text[-1:].isspace() and text.rstrip()[-1:].isalnum()
+        return cls(tuple(fold(w) for w in typed), typed, typing)
 
     def is_prefix(self, index: int) -> bool:
         return self.last_is_prefix and index == len(self.words) - 1
@@ -62,16 +76,23 @@ def typo_matcher(query: QueryWords) -> Matcher:
 
 
 def _match(query: QueryWords, index: int, term: str) -> Expansion | None:
-    word = query.words[index]
-    budget = typo_budget(word)
-    cost = typo_cost(word, term, budget)
-    if cost is not None:
-        return Expansion(term, cost, False)
-    if query.is_prefix(index) and len(term) > len(word):
-        if term.startswith(word):
-            return Expansion(term, 0, True)
+    if query.words[index] == term:
+        return Expansion(term, 0, False)
+    typed = query.typed[index]
+    budget = typo_budget(typed)
+    costs = [
+        c for c in (typo_cost(typed, s, budget) for s in {term, plural(term)}) if c is not None
+    ]
+    if costs:
+        return Expansion(term, min(costs), False)
+    if query.is_prefix(index):
+        for surface in {term, plural(term)}:
+            if len(surface) > len(typed) and surface.startswith(typed):
+                return Expansion(term, 0, True)
         if budget and any(
-            typo_cost(word, term[:k], 1) is not None for k in range(len(word) - 1, len(word) + 2)
+            typo_cost(typed, surface[:k], 1) is not None
+            for surface in {term, plural(term)}
+            for k in range(len(typed) - 1, len(typed) + 2)
         ):
             return Expansion(term, 1, True)
     return None
@@ -150,7 +171,7 @@ def rank(
         if n <= 1:
             proximity = 0
         blended = score * _personal(document, profile)
-        key = (-matched, typos, proximity, -in_name, -whole, -blended)
+        key = (-matched, typos, -whole, proximity, -in_name, -blended)
         keyed.append((key, Ranked(document, frozenset(found))))
     keyed.sort(key=lambda pair: pair[0])
     return [ranked for _, ranked in keyed]

@@ -32,6 +32,7 @@ import tantivy
 
 from shop.errors import DependencyUnavailable
 from shop.money import Money
+from shop.search import ranking
 from shop.search.analysis import Expansion, Vocabulary, terms
 from shop.search.engine import SearchRequest, next_cursor
 from shop.search.models import (
@@ -45,11 +46,9 @@ from shop.search.models import (
 )
 from shop.search.ranking import QueryWords, expansion_matcher, highlight, rank
 
-RERANK_WINDOW = 100  # candidates ordered by the ranking rules; deeper pages follow the engine
 NAME_BOOST = 3.0
 DESCRIPTION_BOOST = 1.0
 SKU_BOOST = 10.0
-POPULARITY = 0.35  # how strongly units sold lift the text score (see `popularity`)
 _WRITER_HEAP = 15_000_000  # Tantivy's minimum per indexing thread
 _WRITER_WAIT_SECONDS = 3.0
 _FACET_CATEGORIES = 100
@@ -58,7 +57,7 @@ _FACET_CATEGORIES = 100
 def popularity(sales: int) -> float:
     """The fast-field value Tantivy's `weight_by_field` turns into a score multiplier of
     log2(2 + value): stored so that the multiplier is 1 + POPULARITY * ln(1 + sales)."""
-    return float(2 ** (1 + POPULARITY * math.log1p(max(sales, 0))) - 2)
+    return float(2 ** (1 + ranking.POPULARITY * math.log1p(max(sales, 0))) - 2)
 
 
 def _quality(expansion: Expansion) -> float:
@@ -266,7 +265,7 @@ class TantivySearch:
         else:
             expansions = [
                 self._vocabulary.expand(w, as_prefix=words.is_prefix(i))
-                for i, w in enumerate(words.words)
+                for i, w in enumerate(words.typed)
             ]
         filters = self._filters(request)
         text = self._text_query(words, expansions, request, every_word=request.ranking != "bm25")
@@ -301,7 +300,7 @@ class TantivySearch:
             }
             page = [by_id[d.product_id] for d in documents]
         else:
-            window = max(RERANK_WINDOW, offset + limit)
+            window = max(ranking.RERANK_WINDOW, offset + limit)
             hits = searcher.search(matching, window, count=False, weight_by_field="popularity").hits
             candidates = [(_stored(searcher, address), float(score)) for score, address in hits]
             ordered = rank(candidates, words, expansion_matcher(expansions), request.profile)
