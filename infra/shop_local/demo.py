@@ -10,10 +10,10 @@ import zlib
 from typing import Any
 
 from shop.catalog.models import NewProduct
-from shop.catalog.service import repository, seed_catalog
+from shop.catalog.service import first_versions, repository, seed_products
 from shop.errors import NotFound
 from shop.inventory.service import seed_stock
-from shop.search.service import reindex, sales
+from shop.search.service import index_new_catalog, sales
 from shop_local.demo_catalog import build_demo_catalog
 from shop_local.demo_sales import purchases, sku_products, times_ordered
 
@@ -40,9 +40,16 @@ def load_demo() -> dict[str, Any]:
     skus = [v.sku for d in drafts for v in d.variants]
     stocked = seed_stock(level for sku in skus for level in demo_stock(sku))
     # What sold, for search to rank by: every order of the shipped history.
-    sold = sales().seed(times_ordered(sku_products(catalog), purchases()))
-    created = seed_catalog(drafts, correlation_id="demo-load")
-    indexed = reindex()  # in bulk: the catalog's events then find the index up to date
+    orders = times_ordered(sku_products(catalog), purchases())
+    sold = sales().seed(orders)
+    products = first_versions(drafts)
+    # Indexed in bulk first, so the catalog's 3,000 events find the index up to date.
+    indexed = index_new_catalog(
+        products,
+        in_stock=lambda p: any(q > 0 for v in p.variants for *_, q in demo_stock(v.sku)),
+        orders=orders,
+    )
+    created = seed_products(products, correlation_id="demo-load")
     return {
         "products": len(drafts),
         "created": created,

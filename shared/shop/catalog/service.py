@@ -43,14 +43,23 @@ def create_product(draft: NewProduct, *, correlation_id: str = "") -> Product:
     return product
 
 
-def seed_catalog(drafts: list[NewProduct], *, correlation_id: str = "") -> int:
-    """Load products into an EMPTY catalog in bulk. Refuses SKUs repeated across the drafts,
-    since the bulk path has no per-SKU condition to catch them."""
-    skus = [v.sku for d in drafts for v in d.variants]
+def first_versions(drafts: list[NewProduct]) -> list[Product]:
+    """The products a bulk load of `drafts` writes (`seed_products`)."""
+    return [_first_version(d) for d in drafts]
+
+
+def seed_products(products: list[Product], *, correlation_id: str = "") -> int:
+    """Load products into an EMPTY catalog in bulk. Refuses SKUs repeated across them, since
+    the bulk path has no per-SKU condition to catch them."""
+    skus = [v.sku for p in products for v in p.variants]
     if len(skus) != len(set(skus)):
         raise SkuTaken("a SKU appears in more than one product")
-    repository().seed([_first_version(d) for d in drafts], correlation_id)
-    return len(drafts)
+    repository().seed(products, correlation_id)
+    return len(products)
+
+
+def seed_catalog(drafts: list[NewProduct], *, correlation_id: str = "") -> int:
+    return seed_products(first_versions(drafts), correlation_id=correlation_id)
 
 
 def update_product(product_id: str, update: ProductUpdate, *, correlation_id: str = "") -> Product:

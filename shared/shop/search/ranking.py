@@ -39,6 +39,7 @@ POPULARITY = 0.75  # the text score is multiplied by 1 + POPULARITY * ln(1 + ord
 RERANK_WINDOW = 200  # candidates these rules order; deeper pages follow the engine's score
 PERSONAL_CATEGORY_WEIGHT = 0.25
 PERSONAL_PRODUCT_WEIGHT = 1.0
+MAX_QUERY_WORDS = 10  # a longer query is a pasted paragraph: its first words decide
 _FAR = 99  # proximity of words not all in the name
 
 
@@ -50,7 +51,7 @@ class QueryWords:
 
     @classmethod
     def parse(cls, text: str) -> QueryWords:
-        typed = tuple(raw_words(text))
+        typed = tuple(raw_words(text))[:MAX_QUERY_WORDS]
         typing = bool(typed) and not text[-1:].isspace() and text.rstrip()[-1:].isalnum()
         return cls(tuple(fold(w) for w in typed), typed, typing)
 
