@@ -8,7 +8,7 @@ from shop.errors import BadRequest
 from shop.search.analysis import Vocabulary, terms, typo_budget, typo_cost
 from shop.search.engine import decode_cursor, encode_cursor, next_cursor
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
-from shop.search.ranking import QueryWords, highlight, rank, typo_matcher
+from shop.search.ranking import Candidate, QueryWords, highlight, rank, typo_matcher
 
 
 def document(product_id: str, name: str, **fields: object) -> ProductDocument:
@@ -63,7 +63,7 @@ def test_an_exact_match_outranks_a_typo_match_whatever_sells() -> None:
     words = QueryWords.parse("lantern ")
     exact = document("p-exact", "Lantern")
     typo = document("p-typo", "Lanturn", sales=10_000)
-    ranked = rank([(typo, 99.0), (exact, 1.0)], words, typo_matcher(words))
+    ranked = rank([Candidate.of(typo, 99.0), Candidate.of(exact, 1.0)], words, typo_matcher(words))
     assert [r.document.product_id for r in ranked] == ["p-exact", "p-typo"]
 
 
@@ -72,7 +72,11 @@ def test_every_word_matched_beats_fewer_words_and_the_name_beats_the_description
     both = document("p-both", "Pearl Bracelet")
     one = document("p-one", "Pearl Necklace")
     described = document("p-described", "Gift Set", description="a pearl bracelet")
-    ranked = rank([(one, 9.0), (described, 9.0), (both, 1.0)], words, typo_matcher(words))
+    ranked = rank(
+        [Candidate.of(one, 9.0), Candidate.of(described, 9.0), Candidate.of(both, 1.0)],
+        words,
+        typo_matcher(words),
+    )
     assert [r.document.product_id for r in ranked] == ["p-both", "p-described", "p-one"]
 
 
@@ -80,10 +84,14 @@ def test_a_shoppers_categories_lean_the_blend_only_for_them() -> None:
     words = QueryWords.parse("basket ")
     garden = document("p-garden", "Basket", category="garden")
     storage = document("p-storage", "Basket", category="storage")
-    anyone = rank([(garden, 1.2), (storage, 1.0)], words, typo_matcher(words))
+    anyone = rank(
+        [Candidate.of(garden, 1.2), Candidate.of(storage, 1.0)], words, typo_matcher(words)
+    )
     assert anyone[0].document.product_id == "p-garden"
     profile = ShopperProfile(categories={"storage": 1.0})
-    theirs = rank([(garden, 1.2), (storage, 1.0)], words, typo_matcher(words), profile)
+    theirs = rank(
+        [Candidate.of(garden, 1.2), Candidate.of(storage, 1.0)], words, typo_matcher(words), profile
+    )
     assert theirs[0].document.product_id == "p-storage"
 
 

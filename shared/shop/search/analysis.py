@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_TYPOS = 2
-MAX_PREFIX_EXPANSIONS = 40  # a one-letter prefix would otherwise stand for the vocabulary
+MAX_PREFIX_EXPANSIONS = 20  # a one-letter prefix would otherwise stand for the vocabulary
 
 
 def fold(word: str) -> str:
@@ -53,6 +53,8 @@ def plural(term: str) -> str:
 
 def plain(text: str) -> str:
     """Lower case, accents off ("Café" is "cafe")."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

@@ -52,6 +52,7 @@ from shop.search.models import (
     SearchPage,
 )
 from shop.search.ranking import (
+    Candidate,
     Matcher,
     QueryWords,
     expansion_matcher,
@@ -523,17 +524,15 @@ class OpenSearchSearch:
         )
         hits = response["hits"]["hits"]
         candidates = [
-            (stored_document(hit["_source"]), float(hit.get("_score") or 0.0)) for hit in hits
+            Candidate.of(stored_document(hit["_source"]), float(hit.get("_score") or 0.0))
+            for hit in hits
         ]
         offset, limit = request.offset, query.limit
         if query.sort == "relevance" and not bm25:
             page = rank(candidates, words, matcher, request.profile)[offset : offset + limit]
         else:  # the engine's order: a sort, or the bm25 baseline
-            by_id = {
-                r.document.product_id: r
-                for r in rank([(d, 0.0) for d, _ in candidates], words, matcher)
-            }
-            page = [by_id[d.product_id] for d, _ in candidates]
+            by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
+            page = [by_id[c.product_id] for c in candidates]
         items = [
             SearchHit(
                 product_id=r.document.product_id,

@@ -105,10 +105,72 @@ def expansion_matcher(expansions: Sequence[Sequence[Expansion]]) -> Matcher:
     return lambda index, term: by_word[index].get(term)
 
 
+class Candidate:
+    """A product an engine found: what ranking reads of it (its terms as indexed, category,
+    SKUs) and its score. The whole document is read only if asked for: a query ranks two
+    hundred candidates and shows twenty."""
+
+    __slots__ = (
+        "_document",
+        "_load",
+        "category",
+        "name_terms",
+        "other_terms",
+        "product_id",
+        "score",
+        "skus",
+    )
+
+    def __init__(
+        self,
+        *,
+        product_id: str,
+        category: str,
+        skus: tuple[str, ...],
+        score: float,
+        name_terms: tuple[str, ...],
+        other_terms: frozenset[str],  # description and attribute values
+        load: Callable[[], ProductDocument],
+    ) -> None:
+        self.product_id = product_id
+        self.category = category
+        self.skus = skus
+        self.score = score
+        self.name_terms = name_terms
+        self.other_terms = other_terms
+        self._load = load
+        self._document: ProductDocument | None = None
+
+    @classmethod
+    def of(cls, document: ProductDocument, score: float = 0.0) -> Candidate:
+        """A candidate whose document is at hand (its terms are analysed here)."""
+        candidate = cls(
+            product_id=document.product_id,
+            category=document.category,
+            skus=tuple(document.skus),
+            score=score,
+            name_terms=tuple(terms(document.name)),
+            other_terms=frozenset(terms(" ".join([document.description, *document.attributes]))),
+            load=lambda: document,
+        )
+        candidate._document = document
+        return candidate
+
+    @property
+    def document(self) -> ProductDocument:
+        if self._document is None:
+            self._document = self._load()
+        return self._document
+
+
 @dataclass(frozen=True)
 class Ranked:
-    document: ProductDocument
+    candidate: Candidate
     matched_terms: frozenset[str]
+
+    @property
+    def document(self) -> ProductDocument:
+        return self.candidate.document
 
 
 def _better(a: Expansion | None, b: Expansion | None) -> Expansion | None:
@@ -119,30 +181,29 @@ def _better(a: Expansion | None, b: Expansion | None) -> Expansion | None:
     return a if (a.typos, a.prefix) <= (b.typos, b.prefix) else b
 
 
-def _personal(document: ProductDocument, profile: ShopperProfile | None) -> float:
+def _personal(candidate: Candidate, profile: ShopperProfile | None) -> float:
     if profile is None or profile.empty:
         return 1.0
     return (
         1.0
-        + PERSONAL_CATEGORY_WEIGHT * profile.categories.get(document.category, 0.0)
-        + PERSONAL_PRODUCT_WEIGHT * profile.products.get(document.product_id, 0.0)
+        + PERSONAL_CATEGORY_WEIGHT * profile.categories.get(candidate.category, 0.0)
+        + PERSONAL_PRODUCT_WEIGHT * profile.products.get(candidate.product_id, 0.0)
     )
 
 
 def rank(
-    candidates: Sequence[tuple[ProductDocument, float]],
+    candidates: Sequence[Candidate],
     query: QueryWords,
     matcher: Matcher,
     profile: ShopperProfile | None = None,
 ) -> list[Ranked]:
-    """`candidates` (document, engine score) in relevance order."""
+    """`candidates` in relevance order."""
     keyed: list[tuple[tuple[float, ...], Ranked]] = []
     n = len(query.words)
-    for document, score in candidates:
-        name = terms(document.name)
-        description = set(terms(" ".join([document.description, *document.attributes])))
-        description -= set(name)
-        skus = {sku.lower() for sku in document.skus}
+    for candidate in candidates:
+        name = candidate.name_terms
+        description = candidate.other_terms - set(name)
+        skus = {sku.lower() for sku in candidate.skus}
         matched = typos = in_name = whole = 0
         found: set[str] = set()
         positions: list[int] = []
@@ -150,9 +211,9 @@ def rank(
             best: Expansion | None = None
             best_position = -1
             for position, term in enumerate(name):
-                candidate = matcher(i, term)
-                if candidate is not None and _better(best, candidate) is candidate:
-                    best, best_position = candidate, position
+                found_here = matcher(i, term)
+                if found_here is not None and _better(best, found_here) is found_here:
+                    best, best_position = found_here, position
             where_name = best is not None
             if best is None:
                 for term in description:
@@ -171,9 +232,9 @@ def rank(
         proximity = _proximity(positions) if len(positions) == n and n > 1 else _FAR
         if n <= 1:
             proximity = 0
-        blended = score * _personal(document, profile)
+        blended = candidate.score * _personal(candidate, profile)
         key = (-matched, typos, -whole, proximity, -in_name, -blended)
-        keyed.append((key, Ranked(document, frozenset(found))))
+        keyed.append((key, Ranked(candidate, frozenset(found))))
     keyed.sort(key=lambda pair: pair[0])
     return [ranked for _, ranked in keyed]
 

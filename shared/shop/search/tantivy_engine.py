@@ -16,7 +16,6 @@ queue redelivers.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -44,7 +43,7 @@ from shop.search.models import (
     SearchHit,
     SearchPage,
 )
-from shop.search.ranking import QueryWords, expansion_matcher, highlight, rank
+from shop.search.ranking import Candidate, QueryWords, expansion_matcher, highlight, rank
 
 NAME_BOOST = 3.0
 DESCRIPTION_BOOST = 1.0
@@ -79,6 +78,7 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("sales", indexed=True, fast=True)
     builder.add_float_field("popularity", fast=True)
     builder.add_bytes_field("doc", stored=True)
+    builder.add_text_field("analysed", stored=True, index_option="basic", tokenizer_name="raw")
     return builder.build()
 
 
@@ -96,9 +96,14 @@ def _epoch(timestamp: str) -> int:
 def _tantivy_document(document: ProductDocument) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("product_id", document.product_id)
-    doc.add_text("name_terms", " ".join(terms(document.name)))
-    searchable = " ".join([document.description, *document.attributes])
-    doc.add_text("description_terms", " ".join(terms(searchable)))
+    name_terms = " ".join(terms(document.name))
+    other_terms = " ".join(terms(" ".join([document.description, *document.attributes])))
+    doc.add_text("name_terms", name_terms)
+    doc.add_text("description_terms", other_terms)
+    # What ranking reads of a candidate, in one stored string (no JSON to parse for it).
+    skus = " ".join(document.skus)
+    analysed = "\t".join([document.product_id, document.category, skus, name_terms, other_terms])
+    doc.add_text("analysed", analysed)
     for sku in document.skus:
         doc.add_text("sku", sku.lower())
     doc.add_text("category", document.category)
@@ -268,43 +273,37 @@ class TantivySearch:
                 for i, w in enumerate(words.typed)
             ]
         filters = self._filters(request)
-        text = self._text_query(words, expansions, request, every_word=request.ranking != "bm25")
-        matching = self._combine(text, filters)
-        total = _count(searcher, matching)
-        if total == 0 and len(words.words) > 1 and request.ranking != "bm25":
-            # No product has every word: the ones with most of them, as the ranking orders.
-            text = self._text_query(words, expansions, request, every_word=False)
-            matching = self._combine(text, filters)
-            total = _count(searcher, matching)
         offset, limit = request.offset, query.limit
-        if query.sort != "relevance":
-            field, order = {
-                "price_asc": ("price", tantivy.Order.Asc),
-                "price_desc": ("price", tantivy.Order.Desc),
-                "newest": ("created", tantivy.Order.Desc),
-                "bestselling": ("sales", tantivy.Order.Desc),
-            }[query.sort]
-            hits = searcher.search(
-                matching, limit, count=False, order_by_field=field, order=order, offset=offset
-            ).hits
-            documents = [_stored(searcher, address) for _, address in hits]
-            ranked = rank([(d, 0.0) for d in documents], words, expansion_matcher(expansions), None)
-            by_id = {r.document.product_id: r for r in ranked}
-            page = [by_id[d.product_id] for d in documents]
-        elif request.ranking == "bm25":
-            hits = searcher.search(matching, limit, count=False, offset=offset).hits
-            documents = [_stored(searcher, address) for _, address in hits]
-            by_id = {
-                r.document.product_id: r
-                for r in rank([(d, 0.0) for d in documents], words, expansion_matcher(expansions))
-            }
-            page = [by_id[d.product_id] for d in documents]
-        else:
-            window = max(ranking.RERANK_WINDOW, offset + limit)
-            hits = searcher.search(matching, window, count=False, weight_by_field="popularity").hits
-            candidates = [(_stored(searcher, address), float(score)) for score, address in hits]
-            ordered = rank(candidates, words, expansion_matcher(expansions), request.profile)
-            page = ordered[offset : offset + limit]
+
+        def fetch(every_word: bool) -> tuple[tantivy.Query, int, list[Candidate]]:
+            """The matching query, how many match, and the page's candidates (a relevance
+            window, or the engine's order for sorts and the baseline), in one pass."""
+            text = self._text_query(words, expansions, request, every_word=every_word)
+            matching = self._combine(text, filters)
+            if query.sort != "relevance":
+                field, order = _SORTS[query.sort]
+                found: Any = searcher.search(
+                    matching, limit, count=True, order_by_field=field, order=order, offset=offset
+                )
+            elif request.ranking == "bm25":
+                found = searcher.search(matching, limit, count=True, offset=offset)
+            else:
+                window = max(ranking.RERANK_WINDOW, offset + limit)
+                found = searcher.search(matching, window, count=True, weight_by_field="popularity")
+            candidates = [_candidate(searcher, address, score) for score, address in found.hits]
+            return matching, int(found.count), candidates
+
+        every_word = request.ranking != "bm25"
+        matching, total, candidates = fetch(every_word)
+        if total == 0 and len(words.words) > 1 and every_word:
+            # No product has every word: the ones with most of them, as the ranking orders.
+            matching, total, candidates = fetch(False)
+        matcher = expansion_matcher(expansions)
+        if query.sort == "relevance" and request.ranking != "bm25":
+            page = rank(candidates, words, matcher, request.profile)[offset : offset + limit]
+        else:  # the engine's order: a sort, or the baseline; ranked only for the highlights
+            by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
+            page = [by_id[c.product_id] for c in candidates]
         items = [
             SearchHit(
                 product_id=r.document.product_id,
@@ -434,9 +433,36 @@ def _no_facets() -> SearchFacets:
     return SearchFacets(category=[], price=[])
 
 
+_SORTS = {
+    "price_asc": ("price", tantivy.Order.Asc),
+    "price_desc": ("price", tantivy.Order.Desc),
+    "newest": ("created", tantivy.Order.Desc),
+    "bestselling": ("sales", tantivy.Order.Desc),
+}
+
+
 def _stored(searcher: tantivy.Searcher, address: Any) -> ProductDocument:
     stored: Any = searcher.doc(address).get_first("doc")
-    return ProductDocument.model_validate(json.loads(stored))
+    return ProductDocument.model_validate_json(stored)
+
+
+def _candidate(searcher: tantivy.Searcher, address: Any, score: Any) -> Candidate:
+    """A hit as ranking reads it: its terms as indexed (analysed once, at index time); the
+    document itself only if it makes the page."""
+    stored = searcher.doc(address)
+    product_id, category, skus, name_terms, other_terms = str(stored.get_first("analysed")).split(
+        "\t"
+    )
+    raw: Any = stored.get_first("doc")
+    return Candidate(
+        product_id=product_id,
+        category=category,
+        skus=tuple(skus.split()),
+        score=float(score) if isinstance(score, float) else 0.0,
+        name_terms=tuple(name_terms.split()),
+        other_terms=frozenset(other_terms.split()),
+        load=lambda: ProductDocument.model_validate_json(raw),
+    )
 
 
 def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
