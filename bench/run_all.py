@@ -6,7 +6,7 @@ what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` for the secti
 everything else in the file (the hand-written interpretation, other sections) is kept. A section
 whose markers are missing is appended under its own `##` heading.
 
-    .venv/bin/python bench/run_all.py [--only imports|reads|inventory|checkout] [--quick]
+    .venv/bin/python bench/run_all.py [--only imports|reads|inventory|checkout|search] [--quick]
                                       [--doc PATH]
 """
 
@@ -108,6 +108,13 @@ BENCHMARKS = (
         "Emulator costs: checkout and catalog reads at 1x and 10x the demo data, memory",
         "emulator_costs.py",
         ("--scales", "1", "--checkouts", "3", "--runs", "1", "--reads", "3", "--memory", "0"),
+    ),
+    Benchmark(
+        "search",
+        "search-speed",
+        "Search speed: in process and through the gateway, 3.3k to 1M products",
+        "search_speed.py",
+        ("--sizes", "0", "--rounds", "1", "--fresh", "3"),
     ),
 )
 
