@@ -31,11 +31,13 @@ import argparse
 import hashlib
 import itertools
 import math
+import os
 import random
 import re
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from shop.search import ranking, tantivy_engine
 from shop.search.analysis import raw_words, terms
-from shop.search.engine import Ranking, SearchRequest
+from shop.search.engine import Ranking, SearchEngine, SearchRequest
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
 from shop.search.personal import profile_of
 from shop.search.tantivy_engine import TantivySearch
@@ -217,8 +219,16 @@ def documents(catalogue: Catalogue, sales: Mapping[str, int]) -> list[ProductDoc
     return found
 
 
-def build_index(root: Path, docs: Sequence[ProductDocument]) -> TantivySearch:
-    engine = TantivySearch(root)
+def build_index(root: Path, docs: Sequence[ProductDocument]) -> SearchEngine:
+    """Tantivy in `root`; OpenSearch at `OPENSEARCH_URL` when `SHOP_RELEVANCE_ENGINE` is
+    "opensearch" (the same suite against a real server, under an alias of its own)."""
+    engine: SearchEngine
+    if os.environ.get("SHOP_RELEVANCE_ENGINE") == "opensearch":
+        from shop.search.opensearch_engine import OpenSearchSearch
+
+        engine = OpenSearchSearch("", alias=f"relevance-{uuid.uuid4().hex[:8]}")
+    else:
+        engine = TantivySearch(root)
     engine.rebuild(docs)
     return engine
 
@@ -428,7 +438,7 @@ def sanity_set(catalogue: Catalogue, sanity: Sequence[Sanity] = SANITY) -> Query
 
 # ---------------------------------------------------------------------- asking the engine
 def ranked_ids(
-    engine: TantivySearch,
+    engine: SearchEngine,
     q: str,
     rank_by: Ranking,
     profile: ShopperProfile | None = None,
@@ -453,7 +463,7 @@ class Scored:
         return success_at(self.blended if rank_by == "blended" else self.bm25, self.judged.gains)
 
 
-def score(engine: TantivySearch, query_set: QuerySet, *, bm25: bool = True) -> list[Scored]:
+def score(engine: SearchEngine, query_set: QuerySet, *, bm25: bool = True) -> list[Scored]:
     return [
         Scored(
             judged,
@@ -563,7 +573,7 @@ def personal_targets(
 
 
 def measure_personal(
-    engine: TantivySearch, profiles: Mapping[str, ShopperProfile], targets: Sequence[Target]
+    engine: SearchEngine, profiles: Mapping[str, ShopperProfile], targets: Sequence[Target]
 ) -> PersonalResult:
     anonymous: dict[str, list[str]] = {}
     same = 0
