@@ -8,7 +8,16 @@ from shop.errors import BadRequest
 from shop.search.analysis import Vocabulary, terms, typo_budget, typo_cost
 from shop.search.engine import decode_cursor, encode_cursor, next_cursor
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
-from shop.search.ranking import Candidate, QueryWords, highlight, rank, typo_matcher
+from shop.search.ranking import (
+    RERANK_WINDOW,
+    Candidate,
+    QueryWords,
+    highlight,
+    rank,
+    rank_page,
+    typo_matcher,
+    window_for,
+)
 
 
 def document(product_id: str, name: str, **fields: object) -> ProductDocument:
@@ -111,3 +120,17 @@ def test_a_cursor_is_good_only_for_its_own_query() -> None:
         decode_cursor(SearchQuery(q="heart", cursor="eyJvIjogLTF9"))
     assert next_cursor(query, 0, 2, total=2) is None
     assert next_cursor(query, 0, 2, total=3) is not None
+
+
+def test_pages_past_the_ranking_window_neither_repeat_nor_skip_a_product() -> None:
+    words = QueryWords.parse("mug ")
+    # Scores that the rules would reorder differently if the window grew with the offset.
+    found = [Candidate.of(document(f"p-{i}", "Mug"), float((i * 37) % 101)) for i in range(450)]
+    seen: list[str] = []
+    for offset in range(0, 450, 30):
+        page = rank_page(found, offset, 30, words, typo_matcher(words))
+        seen += [r.document.product_id for r in page]
+    assert len(seen) == 450
+    assert sorted(seen) == sorted(c.product_id for c in found)
+    assert window_for(0, 20) == RERANK_WINDOW
+    assert window_for(RERANK_WINDOW - 10, 20) == 2 * RERANK_WINDOW

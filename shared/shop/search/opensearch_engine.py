@@ -58,7 +58,9 @@ from shop.search.ranking import (
     expansion_matcher,
     highlight,
     rank,
+    rank_page,
     typo_matcher,
+    window_for,
 )
 
 NAME_BOOST = 3.0
@@ -261,7 +263,7 @@ def search_body(request: SearchRequest, *, every_word: bool | None = None) -> di
                     "boost_mode": "multiply",
                 }
             },
-            **{"from": 0, "size": max(ranking.RERANK_WINDOW, request.offset + query.limit)},
+            **{"from": 0, "size": window_for(request.offset, query.limit)},
         )
     if request.facets:
         body["aggs"] = _aggregations()
@@ -529,7 +531,7 @@ class OpenSearchSearch:
         ]
         offset, limit = request.offset, query.limit
         if query.sort == "relevance" and not bm25:
-            page = rank(candidates, words, matcher, request.profile)[offset : offset + limit]
+            page = rank_page(candidates, offset, limit, words, matcher, request.profile)
         else:  # the engine's order: a sort, or the bm25 baseline
             by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
             page = [by_id[c.product_id] for c in candidates]

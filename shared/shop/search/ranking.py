@@ -239,6 +239,33 @@ def rank(
     return [ranked for _, ranked in keyed]
 
 
+def window_for(offset: int, limit: int) -> int:
+    """How many of the engine's best candidates a page at `offset` needs: whole blocks of
+    RERANK_WINDOW, the blocks the page falls in and every one before."""
+    last_block = (offset + limit - 1) // RERANK_WINDOW
+    return (last_block + 1) * RERANK_WINDOW
+
+
+def rank_page(
+    candidates: Sequence[Candidate],
+    offset: int,
+    limit: int,
+    query: QueryWords,
+    matcher: Matcher,
+    profile: ShopperProfile | None = None,
+) -> list[Ranked]:
+    """One page of `candidates` (the engine's best, in its order) in relevance order. The rules
+    order each block of RERANK_WINDOW candidates on its own, so a page's order never depends on
+    how deep the shopper paged: pages neither repeat nor skip a product."""
+    first, last = offset // RERANK_WINDOW, (offset + limit - 1) // RERANK_WINDOW
+    ordered: list[Ranked] = []
+    for block in range(first, last + 1):
+        start = block * RERANK_WINDOW
+        ordered += rank(candidates[start : start + RERANK_WINDOW], query, matcher, profile)
+    skip = offset - first * RERANK_WINDOW
+    return ordered[skip : skip + limit]
+
+
 def _proximity(positions: list[int]) -> int:
     """Distance between consecutive words in the name; typed order costs nothing extra."""
     return sum((b - a - 1) if b > a else (a - b + 1) for a, b in itertools.pairwise(positions))

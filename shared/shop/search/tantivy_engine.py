@@ -43,7 +43,15 @@ from shop.search.models import (
     SearchHit,
     SearchPage,
 )
-from shop.search.ranking import Candidate, QueryWords, expansion_matcher, highlight, rank
+from shop.search.ranking import (
+    Candidate,
+    QueryWords,
+    expansion_matcher,
+    highlight,
+    rank,
+    rank_page,
+    window_for,
+)
 
 NAME_BOOST = 3.0
 DESCRIPTION_BOOST = 1.0
@@ -288,7 +296,7 @@ class TantivySearch:
             elif request.ranking == "bm25":
                 found = searcher.search(matching, limit, count=True, offset=offset)
             else:
-                window = max(ranking.RERANK_WINDOW, offset + limit)
+                window = window_for(offset, limit)
                 found = searcher.search(matching, window, count=True, weight_by_field="popularity")
             candidates = [_candidate(searcher, address, score) for score, address in found.hits]
             return matching, int(found.count), candidates
@@ -300,7 +308,7 @@ class TantivySearch:
             matching, total, candidates = fetch(False)
         matcher = expansion_matcher(expansions)
         if query.sort == "relevance" and request.ranking != "bm25":
-            page = rank(candidates, words, matcher, request.profile)[offset : offset + limit]
+            page = rank_page(candidates, offset, limit, words, matcher, request.profile)
         else:  # the engine's order: a sort, or the baseline; ranked only for the highlights
             by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
             page = [by_id[c.product_id] for c in candidates]
