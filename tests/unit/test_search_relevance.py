@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from shop.search.engine import SearchEngine
 from shop.search.models import ShopperProfile
-from shop.search.tantivy_engine import TantivySearch
 from shop_local.demo_catalog import DEMO_DATA_PATH, build_demo_catalog
 from shop_local.demo_sales import Purchase, purchases, times_ordered
 
@@ -122,7 +122,7 @@ def data() -> relevance.Data:
 
 
 @pytest.fixture(scope="module")
-def engine(data: relevance.Data, tmp_path_factory: pytest.TempPathFactory) -> TantivySearch:
+def engine(data: relevance.Data, tmp_path_factory: pytest.TempPathFactory) -> SearchEngine:
     start, cut = data.report.learning()
     sales = times_ordered(data.catalogue.skus, data.lines, since=start, until=cut)
     docs = relevance.documents(data.catalogue, sales)
@@ -155,7 +155,7 @@ def test_tuning_and_the_report_judge_different_products(data: relevance.Data) ->
 
 
 def test_every_hand_written_query_finds_its_product_in_the_top_10(
-    data: relevance.Data, engine: TantivySearch
+    data: relevance.Data, engine: SearchEngine
 ) -> None:
     sanity = relevance.sanity_set(data.catalogue)
     assert sanity.skipped == 0
@@ -168,7 +168,7 @@ def test_every_hand_written_query_finds_its_product_in_the_top_10(
 
 
 def test_blended_ranking_finds_typod_and_half_typed_products_that_bm25_cannot(
-    data: relevance.Data, engine: TantivySearch
+    data: relevance.Data, engine: SearchEngine
 ) -> None:
     for query_set in known_items(data)[1:]:  # typos, prefixes, prefixes with typos
         scored = relevance.score(engine, query_set)
@@ -179,7 +179,7 @@ def test_blended_ranking_finds_typod_and_half_typed_products_that_bm25_cannot(
 
 
 def test_exact_known_items_are_found_by_both_rankings(
-    data: relevance.Data, engine: TantivySearch
+    data: relevance.Data, engine: SearchEngine
 ) -> None:
     scored = relevance.score(engine, known_items(data)[0])
     assert relevance.mean(x.success("blended") for x in scored) >= 0.95
@@ -187,7 +187,7 @@ def test_exact_known_items_are_found_by_both_rankings(
 
 
 def test_later_best_sellers_rank_higher_blended_than_by_text_alone(
-    data: relevance.Data, engine: TantivySearch
+    data: relevance.Data, engine: SearchEngine
 ) -> None:
     since, _ = data.report.judging()
     later = times_ordered(data.catalogue.skus, data.lines, since=since)
@@ -200,7 +200,7 @@ def test_later_best_sellers_rank_higher_blended_than_by_text_alone(
 
 
 def test_a_shoppers_profile_lifts_what_they_buy_and_anonymous_is_unpersonalised(
-    data: relevance.Data, engine: TantivySearch
+    data: relevance.Data, engine: SearchEngine
 ) -> None:
     profiles, targets = relevance.personal_targets(
         data.catalogue, data.lines, data.report, seed=3, shoppers=40, per_shopper=3
@@ -212,7 +212,7 @@ def test_a_shoppers_profile_lifts_what_they_buy_and_anonymous_is_unpersonalised(
     assert personal > anonymous
 
 
-def test_an_empty_profile_changes_nothing(engine: TantivySearch) -> None:
+def test_an_empty_profile_changes_nothing(engine: SearchEngine) -> None:
     for q in ("heart", "christmas decoration", "bag"):
         anonymous = relevance.ranked_ids(engine, q, "blended", None)
         assert relevance.ranked_ids(engine, q, "blended", ShopperProfile()) == anonymous
