@@ -45,7 +45,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shop.search import ranking, tantivy_engine
+from shop.search import engine as engine_module
+from shop.search import ranking
 from shop.search.analysis import raw_words, terms
 from shop.search.engine import Ranking, SearchEngine, SearchRequest
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
@@ -72,8 +73,8 @@ KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 TUNABLE: dict[str, tuple[Any, str]] = {
     "POPULARITY": (ranking, "POPULARITY"),
     "RERANK_WINDOW": (ranking, "RERANK_WINDOW"),
-    "NAME_BOOST": (tantivy_engine, "NAME_BOOST"),
-    "DESCRIPTION_BOOST": (tantivy_engine, "DESCRIPTION_BOOST"),
+    "NAME_BOOST": (engine_module, "NAME_BOOST"),
+    "DESCRIPTION_BOOST": (engine_module, "DESCRIPTION_BOOST"),
     "PERSONAL_CATEGORY_WEIGHT": (ranking, "PERSONAL_CATEGORY_WEIGHT"),
     "PERSONAL_PRODUCT_WEIGHT": (ranking, "PERSONAL_PRODUCT_WEIGHT"),
 }

@@ -84,6 +84,8 @@ def function_roles(template: Template, lookup: Lookup) -> dict[str, Role]:
         documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
         # Policies attached from outside the role (AWS::IAM::Policy, AWS::IAM::ManagedPolicy).
         for other in resources.values():
+            if not template.conditions.get(other.get("Condition", ""), True):
+                continue  # not created with these parameters (the OpenSearch collection's)
             attached = {_ref_id(r) for r in (other.get("Properties") or {}).get("Roles", [])}
             if other["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and (
                 role_id in attached

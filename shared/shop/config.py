@@ -73,3 +73,16 @@ def product_sales_table() -> str:
 def search_engine() -> str:
     """ "tantivy" (an index folder, `SEARCH_INDEX_DIR`) or "opensearch" (`OPENSEARCH_ENDPOINT`)."""
     return setting("SEARCH_ENGINE")
+
+
+def user_pool() -> tuple[str, str, str]:
+    """(issuer, client id, JWKS URL) of the user pool, for functions that check a token
+    themselves (public routes); empty strings where the function is not told. Cognito
+    publishes its keys under the issuer; the local platform serves its own
+    (`USER_POOL_JWKS_URL`)."""
+    issuer = os.environ.get("USER_POOL_ISSUER", "")
+    client = os.environ.get("USER_POOL_CLIENT_ID", "")
+    keys = os.environ.get("USER_POOL_JWKS_URL") or (
+        f"{issuer}/.well-known/jwks.json" if issuer else ""
+    )
+    return issuer, client, keys

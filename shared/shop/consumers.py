@@ -125,8 +125,9 @@ def view_consumer(
     effect is idempotent by nature: it brings the view up to date from the source of truth,
     so applying an event twice changes nothing. Each message is parsed as `event_consumer`
     does (poison reported alone, to the DLQ); the good ones are applied together, in one call
-    (an index commits once per batch, not once per event); if that call fails, they are all
-    reported failed and redelivered. No dedup records: a repeat is harmless by construction."""
+    (an index commits once per batch, not once per event); if that call fails, each is
+    applied again alone and only those that still fail are reported (redelivered, then the
+    DLQ). No dedup records: a repeat is harmless by construction."""
     logger = get_logger(consumer)
     by_type = {payload.event_type: payload for payload in accepted}
 
@@ -155,8 +156,18 @@ def view_consumer(
                 apply_all(events)
                 faults.after_effect(consumer)  # tests crash the function here
             except Exception:
-                logger.exception("batch not applied: the queue redelivers it")
-                failed += [message_id for message_id, _ in good]
+                # One bad event must not hold back the others: each again, alone; only the
+                # ones that fail alone are redelivered.
+                logger.exception("batch not applied: applying its events one by one")
+                for message_id, domain_event in good:
+                    try:
+                        apply_all([domain_event])
+                    except Exception:
+                        logger.exception(
+                            "event not applied: the queue redelivers it",
+                            extra={"event_id": domain_event.event_id, "message_id": message_id},
+                        )
+                        failed.append(message_id)
             else:
                 logger.info(
                     "events applied",

@@ -221,13 +221,16 @@ def scan_all(table: str, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
             return
 
 
-def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def batch_get(
+    table: str, keys: list[dict[str, Any]], *, consistent: bool = False
+) -> list[dict[str, Any]]:
     """The items of `keys` (typed) that exist, plain, 100 keys to a BatchGetItem (eventually
-    consistent); what DynamoDB leaves unprocessed is asked again after a pause, as in
-    `batch_write`."""
+    consistent unless told otherwise); what DynamoDB leaves unprocessed is asked again after
+    a pause, as in `batch_write`."""
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), _BATCH_GET_LIMIT):
-        pending: dict[str, Any] = {table: {"Keys": keys[start : start + _BATCH_GET_LIMIT]}}
+        chunk = keys[start : start + _BATCH_GET_LIMIT]
+        pending: dict[str, Any] = {table: {"Keys": chunk, "ConsistentRead": consistent}}
         for attempt in range(_BATCH_ATTEMPTS):
             response = _client().batch_get_item(RequestItems=pending)
             found += [from_item(item) for item in response.get("Responses", {}).get(table, [])]

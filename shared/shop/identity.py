@@ -9,11 +9,11 @@ an expired session should still find products.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import jwt
 
+from shop.config import user_pool
 from shop.http import ApiRequest
 from shop.observability import get_logger
 
@@ -30,12 +30,9 @@ def optional_shopper(request: ApiRequest) -> str | None:
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    issuer = os.environ.get("USER_POOL_ISSUER", "")
-    audience = os.environ.get("USER_POOL_CLIENT_ID", "")
+    issuer, audience, url = user_pool()
     if not issuer or not audience:
         return None
-    # Cognito publishes its keys under the issuer; the local platform serves its own.
-    url = os.environ.get("USER_POOL_JWKS_URL") or f"{issuer}/.well-known/jwks.json"
     try:
         key = _keys(url).get_signing_key_from_jwt(token.strip())
         claims = jwt.decode(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 from checkout_support import fill_cart, start, wait_for
@@ -366,3 +367,32 @@ def test_an_indexer_killed_mid_batch_loses_no_change_and_counts_no_order_twice(
     platform.wait_until_idle(30)
     assert orders_counted(platform, product["product_id"]) == 4
     assert product["product_id"] not in found_ids(api, brand)
+
+
+def test_a_whole_sku_finds_its_product_first(api: Api) -> None:
+    product = create_product(api, f"{word().title()} Apron")
+    sku = product["variants"][0]["sku"]  # SKU-<hex>: a separator inside
+    until_indexed(api, product["name"].split()[0].lower(), {product["product_id"]})
+    assert found_ids(api, sku)[0] == product["product_id"]
+    assert found_ids(api, sku.lower())[0] == product["product_id"]
+
+
+def test_a_query_with_no_word_the_index_holds_finds_nothing(api: Api) -> None:
+    for text in ["!!!", "日本語", "\u0000", "***"]:
+        page = search(api, text)
+        assert page["total"] == 0, text
+        assert page["items"] == []
+        response = api.get("/search/suggest?" + urlencode({"q": text}))
+        assert response.json() == {"suggestions": []}, text
+
+
+def test_rebuilds_at_once_wait_for_each_other_and_leave_a_working_index(
+    api: Api, platform: LocalPlatform
+) -> None:
+    brand = word()
+    product = create_product(api, f"{brand.title()} Tray")
+    until_indexed(api, brand, {product["product_id"]})
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(lambda _: invoke(platform, "ReindexSearchFunction", {}), range(3)))
+    assert [error for _, error in outcomes] == [None, None, None], outcomes
+    assert found_ids(api, brand) == [product["product_id"]]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from shop.catalog.events import ProductChanged
+from shop.consumers import view_consumer
 from shop.errors import BadRequest
+from shop.events import DomainEvent
 from shop.search.analysis import Vocabulary, terms, typo_budget, typo_cost
 from shop.search.engine import decode_cursor, encode_cursor, next_cursor
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
@@ -18,6 +25,7 @@ from shop.search.ranking import (
     typo_matcher,
     window_for,
 )
+from shop.search.tantivy_engine import TantivySearch
 
 
 def document(product_id: str, name: str, **fields: object) -> ProductDocument:
@@ -134,3 +142,47 @@ def test_pages_past_the_ranking_window_neither_repeat_nor_skip_a_product() -> No
     assert sorted(seen) == sorted(c.product_id for c in found)
     assert window_for(0, 20) == RERANK_WINDOW
     assert window_for(RERANK_WINDOW - 10, 20) == 2 * RERANK_WINDOW
+
+
+def test_an_older_version_never_replaces_a_newer_one_and_sales_only_grow(tmp_path: Path) -> None:
+    engine = TantivySearch(tmp_path)
+    engine.put([document("p-1", "Lantern", version=3, sales=5)])
+    engine.put([document("p-1", "Old Lantern", version=2, sales=9)])  # read before v3
+    kept = engine.get("p-1")
+    assert kept is not None
+    assert (kept.version, kept.name, kept.sales) == (3, "Lantern", 5)
+    engine.put([document("p-1", "Lantern", version=3, sales=4)])  # a stale count
+    assert engine.get("p-1").sales == 5  # type: ignore[union-attr]
+    engine.apply([document("p-2", "Tray")], ["p-1"])
+    assert engine.get("p-1") is None
+    assert engine.count() == 1
+
+
+def test_a_view_consumer_redelivers_only_the_event_that_fails_alone() -> None:
+    def body(event_id: str) -> str:
+        detail = {
+            "event_id": event_id,
+            "event_type": "ProductChanged",
+            "schema_version": 1,
+            "occurred_at": "2026-12-01T00:00:00Z",
+            "source": "catalog",
+            "correlation_id": "",
+            "data": {"product_id": event_id, "version": 1, "change": "created", "skus": []},
+        }
+        return json.dumps({"detail-type": "ProductChanged", "detail": detail})
+
+    applied: list[str] = []
+
+    def apply_all(events: list[DomainEvent[Any]]) -> None:
+        if any(e.event_id == "bad" for e in events):
+            raise RuntimeError("this one cannot be applied")
+        applied.extend(e.event_id for e in events)
+
+    handler = view_consumer("test_view", [ProductChanged], apply_all)
+    records = [
+        {"messageId": f"m-{i}", "receiptHandle": "r", "body": body(i), "attributes": {}}
+        for i in ("a", "bad", "c")
+    ]
+    result = handler({"Records": records}, None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+    assert applied == ["a", "c"]

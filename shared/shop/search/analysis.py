@@ -16,7 +16,7 @@ import bisect
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_TYPOS = 2
@@ -55,7 +55,7 @@ def plain(text: str) -> str:
     """Lower case, accents off ("Café" is "cafe")."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    decomposed = unicodedata.normalize("NFKD", text.casefold())  # "Straße" is "strasse"
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -119,10 +119,13 @@ class Expansion:
     term: str
     typos: int
     prefix: bool  # the typed word is the start of this term (search-as-you-type)
+    documents: int = 0  # how many documents hold the term (completions favour common ones)
 
 
 class Vocabulary:
-    """The index's terms with their document counts, searchable by typo and by prefix.
+    """Not safe to read while it is updated: its owner serializes the two.
+
+    The index's terms with their document counts, searchable by typo and by prefix.
 
     Symmetric deletes (SymSpell): every surface form of a term (the term and its plural) is
     filed under the strings it becomes with up to two letters deleted; a typed word's own
@@ -193,7 +196,8 @@ class Vocabulary:
             if budget and len(typed) <= 10:
                 for term in self._fuzzy_completions(typed):
                     found.setdefault(term, Expansion(term, 1, True))
-        return sorted(found.values(), key=lambda e: (e.typos, e.prefix, -self.count(e.term)))
+        counted = [replace(e, documents=self.count(e.term)) for e in found.values()]
+        return sorted(counted, key=lambda e: (e.typos, e.prefix, -e.documents))
 
     def _completions(self, prefix: str) -> list[str]:
         start = bisect.bisect_left(self._sorted, prefix)

@@ -18,16 +18,27 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from shop.errors import BadRequest
+from shop.money import Money
 from shop.search.models import (
     MAX_RESULT_WINDOW,
     ProductDocument,
+    SearchFacets,
+    SearchHit,
     SearchPage,
     SearchQuery,
     ShopperProfile,
     Suggestion,
 )
+from shop.search.ranking import Ranked, highlight
 
 Ranking = Literal["blended", "bm25"]  # bm25: text relevance only, the harness's baseline
+
+# How a matched term counts toward an engine's text score, by field (the same on both).
+NAME_BOOST = 3.0
+DESCRIPTION_BOOST = 1.0
+SKU_BOOST = 10.0
+
+NO_FACETS = SearchFacets(category=[], price=[])
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class SearchEngine(Protocol):
         """Add or replace these products (by product_id), visible to the next search."""
 
     def remove(self, product_ids: Sequence[str]) -> None: ...
+
+    def apply(self, documents: Sequence[ProductDocument], removed: Sequence[str]) -> None:
+        """`put` and `remove` in one write (an indexer's batch is one commit)."""
 
     def get(self, product_id: str) -> ProductDocument | None: ...
 
@@ -100,6 +114,29 @@ def next_cursor(query: SearchQuery, offset: int, returned: int, total: int) -> s
 class FacetCounts:
     category: dict[str, int] = field(default_factory=dict)
     price: list[int] = field(default_factory=list)  # per PRICE_BUCKETS entry
+
+
+def page_of(
+    query: SearchQuery, offset: int, page: list[Ranked], total: int, facets: SearchFacets
+) -> SearchPage:
+    """The answer to a search, from its ranked page (both engines end here)."""
+    items = [
+        SearchHit(
+            product_id=r.document.product_id,
+            name=r.document.name,
+            category=r.document.category,
+            price=Money(amount=r.document.price, currency=r.document.currency),
+            in_stock=r.document.in_stock,
+            highlight=highlight(r.document.name, r.matched_terms),
+        )
+        for r in page
+    ]
+    return SearchPage(
+        items=items,
+        facets=facets,
+        total=total,
+        cursor=next_cursor(query, offset, len(items), total),
+    )
 
 
 def suggestions(page: SearchPage, limit: int) -> list[Suggestion]:

@@ -38,17 +38,22 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from shop.errors import DependencyUnavailable, ShopError
-from shop.money import Money
 from shop.search import ranking
 from shop.search.analysis import Expansion, terms, typo_budget
-from shop.search.engine import SearchRequest, next_cursor
+from shop.search.engine import (
+    DESCRIPTION_BOOST,
+    NAME_BOOST,
+    NO_FACETS,
+    SKU_BOOST,
+    SearchRequest,
+    page_of,
+)
 from shop.search.models import (
     PRICE_BUCKETS,
     FacetValue,
     PriceBucket,
     ProductDocument,
     SearchFacets,
-    SearchHit,
     SearchPage,
 )
 from shop.search.ranking import (
@@ -56,16 +61,12 @@ from shop.search.ranking import (
     Matcher,
     QueryWords,
     expansion_matcher,
-    highlight,
     rank,
     rank_page,
     typo_matcher,
     window_for,
 )
 
-NAME_BOOST = 3.0
-DESCRIPTION_BOOST = 1.0
-SKU_BOOST = 10.0
 PREFIX_QUALITY = 0.45  # a completion counts less than a whole word (Tantivy's `_quality`)
 FACET_CATEGORIES = 100
 BULK_BATCH = 500  # documents per `_bulk` request of a rebuild
@@ -228,6 +229,15 @@ def search_body(request: SearchRequest, *, every_word: bool | None = None) -> di
         boolean["minimum_should_match"] = 1
     else:
         boolean["must"] = [{"match_all": {}}]
+    if words.skus and not bm25:
+        # A whole SKU typed ("TSHIRT-001-L") finds its product whatever its words match.
+        boolean = {
+            "should": [
+                {"terms": {"sku": list(words.skus), "boost": SKU_BOOST}},
+                {"bool": boolean},
+            ],
+            "minimum_should_match": 1,
+        }
     filters = _filters(request)
     if filters:
         boolean["filter"] = filters
@@ -288,10 +298,6 @@ def facets_of(aggregations: dict[str, Any]) -> SearchFacets:
 
 
 _NO_AGGREGATIONS: dict[str, Any] = {"category": {"buckets": []}, "price": {"buckets": []}}
-
-
-def _no_facets() -> SearchFacets:
-    return SearchFacets(category=[], price=[])
 
 
 def _total(response: dict[str, Any]) -> int:
@@ -374,29 +380,22 @@ class OpenSearchSearch:
 
     # ------------------------------------------------------------------ writing
     def put(self, documents: Sequence[ProductDocument]) -> None:
-        if documents:
-            self._ensure_alias()
-            self._bulk(
-                self.alias,
-                [
-                    line
-                    for document in documents
-                    for line in (
-                        {"index": {"_id": document.product_id}},
-                        index_document(document),
-                    )
-                ],
-                refresh=self._refresh,
-            )
+        self.apply(documents, [])
 
     def remove(self, product_ids: Sequence[str]) -> None:
-        if product_ids:
-            self._ensure_alias()
-            self._bulk(
-                self.alias,
-                [{"delete": {"_id": product_id}} for product_id in product_ids],
-                refresh=self._refresh,
-            )
+        self.apply([], product_ids)
+
+    def apply(self, documents: Sequence[ProductDocument], removed: Sequence[str]) -> None:
+        """Put and remove in one `_bulk` request. Unlike the Tantivy engine, it does not guard
+        against an older version overwriting a newer one (Serverless has no external
+        versioning): the next change of the product, or a rebuild, puts it right."""
+        if not documents and not removed:
+            return
+        self._ensure_alias()
+        lines: list[dict[str, Any]] = [{"delete": {"_id": product_id}} for product_id in removed]
+        for document in documents:
+            lines += [{"index": {"_id": document.product_id}}, index_document(document)]
+        self._bulk(self.alias, lines, refresh=self._refresh)
 
     def _bulk(self, index: str, lines: list[dict[str, Any]], *, refresh: bool) -> None:
         options: dict[str, Any] = {"refresh": "true"} if refresh else {}
@@ -535,27 +534,11 @@ class OpenSearchSearch:
         else:  # the engine's order: a sort, or the bm25 baseline
             by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
             page = [by_id[c.product_id] for c in candidates]
-        items = [
-            SearchHit(
-                product_id=r.document.product_id,
-                name=r.document.name,
-                category=r.document.category,
-                price=Money(amount=r.document.price, currency=r.document.currency),
-                in_stock=r.document.in_stock,
-                highlight=highlight(r.document.name, r.matched_terms),
-            )
-            for r in page
-        ]
         if not request.facets:
-            facets = _no_facets()
+            facets = NO_FACETS
         else:  # no aggregations: no index yet, nothing to count
             facets = facets_of(response.get("aggregations") or _NO_AGGREGATIONS)
-        return SearchPage(
-            items=items,
-            facets=facets,
-            total=total,
-            cursor=next_cursor(query, offset, len(items), total),
-        )
+        return page_of(query, offset, page, total, facets)
 
 
 __all__ = [

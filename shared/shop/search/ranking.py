@@ -43,17 +43,23 @@ MAX_QUERY_WORDS = 10  # a longer query is a pasted paragraph: its first words de
 _FAR = 99  # proximity of words not all in the name
 
 
+_SKU_TOKEN = re.compile(r"^[a-z0-9][a-z0-9._-]*[._-][a-z0-9._-]*[a-z0-9]$")
+
+
 @dataclass(frozen=True)
 class QueryWords:
     words: tuple[str, ...]  # the query's terms, as the index holds terms
     typed: tuple[str, ...]  # the same words as typed (plain, not folded): typos are theirs
     last_is_prefix: bool  # the shopper may still be typing the last word
+    skus: tuple[str, ...] = ()  # whole tokens shaped like a SKU with separators (TSHIRT-001-L)
 
     @classmethod
     def parse(cls, text: str) -> QueryWords:
         typed = tuple(raw_words(text))[:MAX_QUERY_WORDS]
         typing = bool(typed) and not text[-1:].isspace() and text.rstrip()[-1:].isalnum()
-        return cls(tuple(fold(w) for w in typed), typed, typing)
+        tokens = (t.strip("\"'()[]{},.;:!?*~").lower() for t in text.split()[:MAX_QUERY_WORDS])
+        skus = tuple(t for t in tokens if _SKU_TOKEN.match(t))
+        return cls(tuple(fold(w) for w in typed), typed, typing, skus)
 
     def is_prefix(self, index: int) -> bool:
         return self.last_is_prefix and index == len(self.words) - 1
@@ -198,12 +204,16 @@ def rank(
     profile: ShopperProfile | None = None,
 ) -> list[Ranked]:
     """`candidates` in relevance order."""
-    keyed: list[tuple[tuple[float, ...], Ranked]] = []
+    keyed: list[tuple[tuple[float | str, ...], Ranked]] = []
     n = len(query.words)
     for candidate in candidates:
         name = candidate.name_terms
         description = candidate.other_terms - set(name)
         skus = {sku.lower() for sku in candidate.skus}
+        if any(sku in skus for sku in query.skus):  # the shopper typed this product's SKU
+            key = (-n, 0, -n, 0, -n, -candidate.score, candidate.product_id)
+            keyed.append((key, Ranked(candidate, frozenset())))
+            continue
         matched = typos = in_name = whole = 0
         found: set[str] = set()
         positions: list[int] = []
@@ -233,7 +243,8 @@ def rank(
         if n <= 1:
             proximity = 0
         blended = candidate.score * _personal(candidate, profile)
-        key = (-matched, typos, -whole, proximity, -in_name, -blended)
+        # The product id last: equal candidates keep one order from page to page.
+        key = (-matched, typos, -whole, proximity, -in_name, -blended, candidate.product_id)
         keyed.append((key, Ranked(candidate, frozenset(found))))
     keyed.sort(key=lambda pair: pair[0])
     return [ranked for _, ranked in keyed]

@@ -27,11 +27,11 @@ class SalesRepository:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
 
-    def orders_of(self, product_ids: Iterable[str]) -> dict[str, int]:
+    def orders_of(self, product_ids: Iterable[str], *, consistent: bool = False) -> dict[str, int]:
         keys = [_total_key(p) for p in sorted(set(product_ids))]
         return {
             str(item["product_id"]): int(item["orders"])
-            for item in batch_get(self.table_name, keys)
+            for item in batch_get(self.table_name, keys, consistent=consistent)
         }
 
     def count_order(self, order_id: str, product_ids: Iterable[str], now: int) -> bool:

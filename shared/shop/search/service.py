@@ -9,7 +9,7 @@ them all again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -26,7 +26,10 @@ from shop.orders.events import OrderPlaced
 from shop.orders.service import repository as orders
 from shop.search.engine import SearchEngine, SearchRequest, decode_cursor, suggestions
 from shop.search.models import (
+    PRICE_BUCKETS,
+    PriceBucket,
     ProductDocument,
+    SearchFacets,
     SearchPage,
     SearchQuery,
     ShopperProfile,
@@ -34,6 +37,7 @@ from shop.search.models import (
     SuggestQuery,
 )
 from shop.search.personal import profile_of
+from shop.search.ranking import QueryWords
 from shop.search.repository import SalesRepository
 
 logger = get_logger("search")
@@ -95,7 +99,7 @@ def _refresh(product_ids: Iterable[str]) -> None:
     wanted = sorted(set(product_ids))
     if not wanted:
         return
-    orders = sales().orders_of(wanted)
+    orders = sales().orders_of(wanted, consistent=True)  # a count this batch just made
     documents: list[ProductDocument] = []
     gone: list[str] = []
     for product_id in wanted:
@@ -108,8 +112,7 @@ def _refresh(product_ids: Iterable[str]) -> None:
             continue
         stocked = _in_stock(product)
         documents.append(document_of(product, in_stock=stocked, orders=orders.get(product_id, 0)))
-    engine().remove(gone)
-    engine().put(documents)
+    engine().apply(documents, gone)
 
 
 # ----------------------------------------------------------------------------- the indexer
@@ -143,18 +146,20 @@ def _count_sale(order: OrderPlaced) -> set[str]:
 
 def reindex() -> int:
     """Rebuild the whole index from the catalog, aside, and swap it in; then catch up with
-    what changed while it was built (the indexer wrote those changes to the old index)."""
-    built: dict[str, int] = {}
+    what changed while it was built (the indexer wrote those changes to the old index): a
+    product's version, or its sales (an order placed meanwhile)."""
+    built: dict[str, tuple[int, int]] = {}
 
     def documents() -> Iterator[ProductDocument]:
         for document in _every_document():
-            built[document.product_id] = document.version
+            built[document.product_id] = (document.version, document.sales)
             yield document
         faults.checkpoint("reindex_before_swap")  # tests hold the swap here
 
     indexed = engine().rebuild(documents())
     listed = {product.product_id: product.version for product in catalog().listed()}
-    moved = [p for p, version in listed.items() if built.get(p) != version]
+    orders = sales().orders_of(listed, consistent=True)
+    moved = [p for p, v in listed.items() if built.get(p) != (v, orders.get(p, 0))]
     gone = [p for p in built if p not in listed]
     _refresh(moved + gone)
     logger.info("caught up after the swap", extra={"changed": len(moved), "gone": len(gone)})
@@ -162,15 +167,21 @@ def reindex() -> int:
 
 
 def index_new_catalog(
-    products: Iterable[Product], *, in_stock: Callable[[Product], bool], orders: Mapping[str, int]
+    products: Sequence[Product], *, in_stock: Callable[[Product], bool], orders: Mapping[str, int]
 ) -> int:
     """Index a catalog about to be loaded in bulk (`seed_products`), from what the loader
-    knows, before its events arrive: they then find the index up to date and cost nothing."""
-    return engine().rebuild(
+    knows, before its events arrive: they then find the index up to date and cost nothing.
+    Into an empty index only as a rebuild; into one that holds products, added to them."""
+    documents = [
         document_of(p, in_stock=in_stock(p), orders=orders.get(p.product_id, 0))
         for p in products
         if p.status == "active"
-    )
+    ]
+    if engine().count() == 0:
+        return engine().rebuild(documents)
+    for start in range(0, len(documents), _REINDEX_BATCH * 10):
+        engine().put(documents[start : start + _REINDEX_BATCH * 10])
+    return len(documents)
 
 
 def _every_document() -> Iterator[ProductDocument]:
@@ -213,14 +224,31 @@ def shopper_profile(user_id: str) -> ShopperProfile:
     return profile_of(bought)
 
 
+def _nothing_to_find(text: str) -> bool:
+    """Words were typed, but none the index could hold ("!!!", "日本語"): nothing matches,
+    rather than everything."""
+    words = QueryWords.parse(text)
+    return bool(text.strip()) and not words.words and not words.skus
+
+
 def search_products(query: SearchQuery, shopper: str | None) -> SearchPage:
     offset = decode_cursor(query)
+    if _nothing_to_find(query.q):
+        return SearchPage(
+            items=[],
+            facets=SearchFacets(
+                category=[],
+                price=[PriceBucket(min=low, max=high, count=0) for low, high in PRICE_BUCKETS],
+            ),
+            total=0,
+            cursor=None,
+        )
     profile = shopper_profile(shopper) if shopper else None
     return engine().search(SearchRequest(query, offset=offset, profile=profile))
 
 
 def suggest(query: SuggestQuery) -> Suggestions:
-    if not query.q.strip():
+    if not query.q.strip() or _nothing_to_find(query.q):
         return Suggestions(suggestions=[])
     page = engine().search(
         SearchRequest(

@@ -16,13 +16,15 @@ queue redelivers.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,32 +32,33 @@ from typing import Any
 import tantivy
 
 from shop.errors import DependencyUnavailable
-from shop.money import Money
 from shop.search import ranking
 from shop.search.analysis import Expansion, Vocabulary, terms
-from shop.search.engine import SearchRequest, next_cursor
+from shop.search.engine import (
+    DESCRIPTION_BOOST,
+    NAME_BOOST,
+    NO_FACETS,
+    SKU_BOOST,
+    SearchRequest,
+    page_of,
+)
 from shop.search.models import (
     PRICE_BUCKETS,
     FacetValue,
     PriceBucket,
     ProductDocument,
     SearchFacets,
-    SearchHit,
     SearchPage,
 )
 from shop.search.ranking import (
     Candidate,
     QueryWords,
     expansion_matcher,
-    highlight,
     rank,
     rank_page,
     window_for,
 )
 
-NAME_BOOST = 3.0
-DESCRIPTION_BOOST = 1.0
-SKU_BOOST = 10.0
 _WRITER_HEAP = 15_000_000  # Tantivy's minimum per indexing thread
 _WRITER_WAIT_SECONDS = 3.0
 _FACET_CATEGORIES = 100
@@ -147,10 +150,22 @@ class TantivySearch:
         try:
             return self._current_file.read_text().strip()
         except FileNotFoundError:
-            with self._lock:
+            with self._rebuilding():  # never under self._lock: rebuilds take them the other way
                 if not self._current_file.exists():
                     self._swap(self._new_generation())
             return self._current_file.read_text().strip()
+
+    @contextmanager
+    def _rebuilding(self) -> Iterator[None]:
+        """One rebuild (or first start) at a time, across processes: a second waits for the
+        first, rather than deleting the generation the first is about to swap in."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".rebuild.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _new_generation(self) -> str:
         generation = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -205,17 +220,23 @@ class TantivySearch:
                 time.sleep(0.05)
 
     def put(self, documents: Sequence[ProductDocument]) -> None:
-        if documents:
-            self._write(documents, [])
+        self.apply(documents, [])
 
     def remove(self, product_ids: Sequence[str]) -> None:
-        if product_ids:
-            self._write([], product_ids)
+        self.apply([], product_ids)
 
-    def _write(self, documents: Sequence[ProductDocument], removed: Sequence[str]) -> None:
+    def apply(self, documents: Sequence[ProductDocument], removed: Sequence[str]) -> None:
+        """Put `documents` and remove `removed` in one commit. An entry is never replaced by an
+        older version of itself (two indexers may have read the tables in either order), and
+        its sales never go down within a version (they only grow)."""
+        if not documents and not removed:
+            return
         with self._lock:
             index = self._open()
             writer = self._writer(index)
+            index.reload()  # what the other writer (process) committed before the lock
+            searcher = index.searcher()
+            documents = [d for d in (_newest(searcher, d) for d in documents) if d is not None]
             try:
                 for product_id in [*removed, *(d.product_id for d in documents)]:
                     writer.delete_documents_by_term("product_id", product_id)
@@ -231,21 +252,22 @@ class TantivySearch:
     def rebuild(self, documents: Iterable[ProductDocument]) -> int:
         """Build a new generation from `documents` aside, then make it the current one; the
         old generation stays readable until the swap. Returns how many were indexed."""
-        generation = self._new_generation()
-        index = tantivy.Index.open(str(self._generation_path(generation)))
-        writer = index.writer(heap_size=_WRITER_HEAP * 4, num_threads=1)
-        count = 0
-        for document in documents:
-            writer.add_document(_tantivy_document(document))
-            count += 1
-        writer.commit()
-        writer.wait_merging_threads()
-        with self._lock:
-            previous = (
-                self._current_file.read_text().strip() if self._current_file.exists() else None
-            )
-            self._swap(generation)
-        self._forget_generations(keep={generation, previous})
+        with self._rebuilding():
+            generation = self._new_generation()
+            index = tantivy.Index.open(str(self._generation_path(generation)))
+            writer = index.writer(heap_size=_WRITER_HEAP * 4, num_threads=1)
+            count = 0
+            for document in documents:
+                writer.add_document(_tantivy_document(document))
+                count += 1
+            writer.commit()
+            writer.wait_merging_threads()
+            with self._lock:
+                previous = (
+                    self._current_file.read_text().strip() if self._current_file.exists() else None
+                )
+                self._swap(generation)
+            self._forget_generations(keep={generation, previous})
         return count
 
     def _forget_generations(self, keep: set[str | None]) -> None:
@@ -267,19 +289,19 @@ class TantivySearch:
         return _stored(searcher, found.hits[0][1])
 
     def search(self, request: SearchRequest) -> SearchPage:
-        index = self._open()
-        searcher = index.searcher()
         query = request.query
         words = QueryWords.parse(query.q)
-        if request.ranking == "bm25":
-            expansions = [
-                [Expansion(w, 0, False)] if w in self._vocabulary else [] for w in words.words
-            ]
-        else:
-            expansions = [
-                self._vocabulary.expand(w, as_prefix=words.is_prefix(i))
-                for i, w in enumerate(words.typed)
-            ]
+        with self._lock:  # the vocabulary changes when the index does (in `_open`)
+            searcher = self._open().searcher()
+            if request.ranking == "bm25":
+                expansions = [
+                    [Expansion(w, 0, False)] if w in self._vocabulary else [] for w in words.words
+                ]
+            else:
+                expansions = [
+                    self._vocabulary.expand(w, as_prefix=words.is_prefix(i))
+                    for i, w in enumerate(words.typed)
+                ]
         filters = self._filters(request)
         offset, limit = request.offset, query.limit
 
@@ -312,24 +334,8 @@ class TantivySearch:
         else:  # the engine's order: a sort, or the baseline; ranked only for the highlights
             by_id = {r.document.product_id: r for r in rank(candidates, words, matcher)}
             page = [by_id[c.product_id] for c in candidates]
-        items = [
-            SearchHit(
-                product_id=r.document.product_id,
-                name=r.document.name,
-                category=r.document.category,
-                price=Money(amount=r.document.price, currency=r.document.currency),
-                in_stock=r.document.in_stock,
-                highlight=highlight(r.document.name, r.matched_terms),
-            )
-            for r in page
-        ]
-        facets = self._facets(searcher, matching) if request.facets else _no_facets()
-        return SearchPage(
-            items=items,
-            facets=facets,
-            total=total,
-            cursor=next_cursor(query, offset, len(items), total),
-        )
+        facets = self._facets(searcher, matching) if request.facets else NO_FACETS
+        return page_of(query, offset, page, total, facets)
 
     def _text_query(
         self,
@@ -342,6 +348,7 @@ class TantivySearch:
         if not words.words:
             return None
         per_word: list[tantivy.Query] = []
+        unmatched = False  # a word no indexed term stands for: no product has every word
         for word, found in zip(words.words, expansions, strict=True):
             alternatives: list[tantivy.Query] = []
             for expansion in found:
@@ -353,7 +360,7 @@ class TantivySearch:
                     if expansion.prefix:
                         # BM25 favours rare terms; a completion should favour common ones
                         # ("hea" is more likely "heart" than "heavens").
-                        common = math.log1p(self._vocabulary.count(expansion.term))
+                        common = math.log1p(expansion.documents)
                         alternatives.append(
                             tantivy.Query.const_score_query(
                                 term, boost * _quality(expansion) * common
@@ -371,12 +378,22 @@ class TantivySearch:
                 )
             if alternatives:
                 per_word.append(tantivy.Query.disjunction_max_query(alternatives))
-            elif every_word:
-                return tantivy.Query.empty_query()
-        if not per_word:
-            return tantivy.Query.empty_query()
+            else:
+                unmatched = True
         occur = tantivy.Occur.Must if every_word else tantivy.Occur.Should
-        return tantivy.Query.boolean_query([(occur, q) for q in per_word])
+        text = (
+            tantivy.Query.boolean_query([(occur, q) for q in per_word])
+            if per_word and not (unmatched and every_word)
+            else tantivy.Query.empty_query()
+        )
+        if not words.skus:
+            return text
+        # A whole SKU typed ("TSHIRT-001-L") finds its product whatever its words match.
+        by_sku = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(SCHEMA, "sku", sku))
+            for sku in words.skus
+        ]
+        return tantivy.Query.boolean_query([*by_sku, (tantivy.Occur.Should, text)])
 
     def _filters(self, request: SearchRequest) -> list[tantivy.Query]:
         query = request.query
@@ -437,16 +454,26 @@ class TantivySearch:
         return SearchFacets(category=categories, price=prices)
 
 
-def _no_facets() -> SearchFacets:
-    return SearchFacets(category=[], price=[])
-
-
 _SORTS = {
     "price_asc": ("price", tantivy.Order.Asc),
     "price_desc": ("price", tantivy.Order.Desc),
     "newest": ("created", tantivy.Order.Desc),
     "bestselling": ("sales", tantivy.Order.Desc),
 }
+
+
+def _newest(searcher: tantivy.Searcher, document: ProductDocument) -> ProductDocument | None:
+    """`document`, unless the index holds a later version (then None); at the same version,
+    with the larger of the two sales counts."""
+    found = searcher.search(tantivy.Query.term_query(SCHEMA, "product_id", document.product_id), 1)
+    if not found.hits:
+        return document
+    indexed = _stored(searcher, found.hits[0][1])
+    if indexed.version > document.version:
+        return None
+    if indexed.version == document.version and indexed.sales > document.sales:
+        return document.model_copy(update={"sales": indexed.sales})
+    return document
 
 
 def _stored(searcher: tantivy.Searcher, address: Any) -> ProductDocument:
@@ -471,8 +498,3 @@ def _candidate(searcher: tantivy.Searcher, address: Any, score: Any) -> Candidat
         other_terms=frozenset(other_terms.split()),
         load=lambda: ProductDocument.model_validate_json(raw),
     )
-
-
-def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
-    found: Any = searcher.search(query, 1, count=True)
-    return int(found.count)
