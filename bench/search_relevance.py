@@ -45,12 +45,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shop.catalog.models import NewProduct
+from shop.catalog.service import first_versions
 from shop.search import engine as engine_module
 from shop.search import ranking
 from shop.search.analysis import raw_words, terms
 from shop.search.engine import Ranking, SearchEngine, SearchRequest
 from shop.search.models import ProductDocument, SearchQuery, ShopperProfile
 from shop.search.personal import profile_of
+from shop.search.service import document_of
 from shop.search.tantivy_engine import TantivySearch
 from shop_local.demo_catalog import DEMO_DATA_PATH, build_demo_catalog
 from shop_local.demo_sales import Purchase, purchases, times_ordered
@@ -197,27 +200,9 @@ class Catalogue:
 
 
 def documents(catalogue: Catalogue, sales: Mapping[str, int]) -> list[ProductDocument]:
-    found = []
-    for draft in catalogue.drafts:
-        variants = draft["variants"]
-        pid = str(draft["product_id"])
-        found.append(
-            ProductDocument(
-                product_id=pid,
-                version=1,
-                name=str(draft["name"]),
-                description=str(draft.get("description", "")),
-                category=str(draft["category"]),
-                skus=[str(v["sku"]) for v in variants],
-                price=min(int(v["price"]["amount"]) for v in variants),
-                currency=str(variants[0]["price"]["currency"]),
-                in_stock=True,
-                created_at="2010-12-01T00:00:00Z",
-                sales=sales.get(pid, 0),
-                attributes=sorted({str(a) for v in variants for a in v["attributes"].values()}),
-            )
-        )
-    return found
+    """The catalogue as the indexer would index it (`shop.search.service.document_of`)."""
+    products = first_versions([NewProduct.model_validate(d) for d in catalogue.drafts])
+    return [document_of(p, in_stock=True, orders=sales.get(p.product_id, 0)) for p in products]
 
 
 def build_index(root: Path, docs: Sequence[ProductDocument]) -> SearchEngine:

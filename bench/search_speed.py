@@ -42,9 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from shop.catalog.models import NewProduct
+from shop.catalog.service import first_versions
 from shop.search.analysis import terms
 from shop.search.engine import SearchRequest
 from shop.search.models import ProductDocument, SearchQuery
+from shop.search.service import document_of
 from shop.search.tantivy_engine import TantivySearch
 from shop_local.demo_catalog import CATEGORY_LABELS, build_demo_catalog
 from shop_local.demo_sales import purchases, sku_products, times_ordered
@@ -103,19 +106,10 @@ def load_demo_catalogue() -> Demo:
         pid = str(draft["product_id"])
         name = str(draft["name"])
         values = sorted({str(a) for v in variants for a in v["attributes"].values()})
-        document = ProductDocument(
-            product_id=pid,
-            version=1,
-            name=name,
-            description=str(draft.get("description", "")),
-            category=str(draft["category"]),
-            skus=[str(v["sku"]) for v in variants],
-            price=min(int(v["price"]["amount"]) for v in variants),
-            currency=str(variants[0]["price"]["currency"]),
-            in_stock=True,
-            created_at=_created(n),
-            sales=sold.get(pid, 0),
-            attributes=values,
+        # As the indexer would index it (`document_of`), created at spread-out times.
+        (product,) = first_versions([NewProduct.model_validate(draft)])
+        document = document_of(product, in_stock=True, orders=sold.get(pid, 0)).model_copy(
+            update={"created_at": _created(n)}
         )
         documents.append(document)
         written = name.split()

@@ -652,9 +652,28 @@ def test_the_first_write_creates_an_index_with_the_mapping_behind_the_alias(
     engine.put([KETTLE])
     assert [p.split(" ")[0] for p in server.paths()] == ["HEAD", "PUT", "POST", "POST"]
     created = server.sent[1]
-    assert re.fullmatch(r"/products-\d{14}-[0-9a-f]{6}", created.path)
+    assert created.path == "/products-initial"  # one name, whichever indexer writes first
     assert created.body == {"mappings": PRODUCT_MAPPING, "aliases": {"products": {}}}
     assert server.sent[2].path == "/products/_bulk"
+
+
+def test_two_first_writers_create_the_first_index_once(
+    server: FakeServer, engine: OpenSearchSearch
+) -> None:
+    server.on("HEAD", r"/_alias/products", not_found())
+    server.on(
+        "PUT",
+        r"/products-initial",
+        lambda s: (
+            400,
+            {
+                "error": {"type": "resource_already_exists_exception"},
+                "status": 400,
+            },
+        ),
+    )
+    engine.put([MUG])  # the other indexer created it a moment ago: this write goes on
+    assert server.sent[-1].path == "/products/_bulk"
 
 
 def test_a_refused_write_is_an_error_and_a_throttled_one_is_transient(

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import NotFoundError, TransportError
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from shop.errors import DependencyUnavailable, ShopError
 from shop.search import ranking
@@ -424,10 +424,17 @@ class OpenSearchSearch:
             return
         with _reachable():
             if not self._client.indices.exists_alias(name=self.alias):
-                self._client.indices.create(
-                    index=_new_index_name(self.alias),
-                    body={"mappings": PRODUCT_MAPPING, "aliases": {self.alias: {}}},
-                )
+                # One name for the first index, whoever writes first: two indexers racing on
+                # a fresh collection create it once (the second is told it exists), rather than
+                # two indexes behind one alias, which no write could then address.
+                try:
+                    self._client.indices.create(
+                        index=f"{self.alias}-initial",
+                        body={"mappings": PRODUCT_MAPPING, "aliases": {self.alias: {}}},
+                    )
+                except RequestError as error:
+                    if error.error != "resource_already_exists_exception":
+                        raise
         self._alias_ready = True
 
     def rebuild(self, documents: Iterable[ProductDocument]) -> int:
