@@ -204,24 +204,19 @@ def _documents(products: list[Product]) -> Iterator[ProductDocument]:
 
 # ----------------------------------------------------------------------------- queries
 def shopper_profile(user_id: str) -> ShopperProfile:
-    """What the shopper bought in their latest orders (their categories, their products)."""
+    """What the shopper bought in their latest orders (their categories, their products):
+    three reads whatever the history (their orders, the SKUs', the products')."""
     placed, _ = orders().page_of_user(user_id, None, HISTORY_ORDERS)
     skus = [line.sku for order in placed if order.status != "CANCELLED" for line in order.lines]
     if not skus:
         return ShopperProfile()
-    records = catalog().get_skus(skus)
-    bought: list[tuple[str, str]] = []
-    categories: dict[str, str] = {}
-    for sku in skus:
-        record = records.get(sku)
-        if record is None:
-            continue
-        if record.product_id not in categories:
-            indexed = engine().get(record.product_id)
-            categories[record.product_id] = indexed.category if indexed else ""
-        if categories[record.product_id]:
-            bought.append((record.product_id, categories[record.product_id]))
-    return profile_of(bought)
+    owners = {sku: record.product_id for sku, record in catalog().get_skus(skus).items()}
+    products = catalog().get_many(list(set(owners.values())))
+    return profile_of(
+        (owners[sku], products[owners[sku]].category)
+        for sku in skus
+        if sku in owners and owners[sku] in products
+    )
 
 
 def _nothing_to_find(text: str) -> bool:
