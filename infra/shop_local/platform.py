@@ -229,6 +229,10 @@ class LocalPlatform:
             from shop_local.demo import load_demo
 
             self.demo_summary = load_demo()
+            # Ready once the demo's own events are handled (the catalog's 3,000 changes reach
+            # the search indexer): a change made then is not queued behind them.
+            for _ in range(3):  # stream -> bus -> queue: each source after the one feeding it
+                self.wait_until_idle(600)
             self.gateway.ready.set()
         return self
 
