@@ -7,6 +7,7 @@ environment variable, header or parameter of the deployed template can switch a 
 Modes, per step (a task module's name, e.g. "capture_payment"):
     "fail"         raise InjectedFault before the step: a failure the saga must compensate
     "fail_once"    raise InjectedTransientFault once, then run normally: a retry must absorb it
+    "fail_after_once"  run the step once, then "fail" every later run (its retries)
     "abort_after"  run the step, then stop the execution that called it: a run that stops
                    between steps, for the recovery sweep to find
     hold(step)     (not a mode) the next run to reach `checkpoint(step)` waits there until the
@@ -38,7 +39,7 @@ class InjectedCrash(SystemExit):
 
 
 def inject(step: str, mode: str) -> None:
-    if mode not in ("fail", "fail_once", "abort_after", "crash_once"):
+    if mode not in ("fail", "fail_once", "fail_after_once", "abort_after", "crash_once"):
         raise ValueError(f"unknown fault mode {mode}")
     with _lock:
         _faults[step] = mode
@@ -57,6 +58,8 @@ def before(step: str) -> None:
         mode = _faults.get(step)
         if mode == "fail_once":
             del _faults[step]
+        elif mode == "fail_after_once":
+            _faults[step] = "fail"  # this run goes on; the next ones fail
     if mode == "fail":
         raise InjectedFault(f"injected failure in {step}")
     if mode == "fail_once":
