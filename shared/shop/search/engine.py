@@ -15,12 +15,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from shop.errors import BadRequest
 from shop.money import Money
 from shop.search.models import (
     MAX_RESULT_WINDOW,
+    PRICE_BUCKETS,
+    FacetValue,
+    PriceBucket,
     ProductDocument,
     SearchFacets,
     SearchHit,
@@ -137,6 +140,44 @@ def page_of(
         total=total,
         cursor=next_cursor(query, offset, len(items), total),
     )
+
+
+FACET_CATEGORIES = 100
+
+
+def facet_aggregations() -> dict[str, Any]:
+    """The facets as aggregations, in the Elasticsearch dialect both engines speak (Tantivy's
+    `Searcher.aggregate` and OpenSearch's `aggs`)."""
+    ranges: list[dict[str, int]] = []
+    for low, high in PRICE_BUCKETS:
+        bucket = {"from": low}
+        if high is not None:
+            bucket["to"] = high
+        ranges.append(bucket)
+    return {
+        "category": {"terms": {"field": "category", "size": FACET_CATEGORIES}},
+        "price": {"range": {"field": "price", "ranges": ranges}},
+    }
+
+
+NO_AGGREGATIONS: dict[str, Any] = {"category": {"buckets": []}, "price": {"buckets": []}}
+
+
+def facets_of(aggregations: dict[str, Any]) -> SearchFacets:
+    """The facets of `facet_aggregations`' result: every price bucket, counted or not."""
+    categories = [
+        FacetValue(value=str(b["key"]), count=int(b["doc_count"]))
+        for b in aggregations["category"]["buckets"]
+    ]
+    counts = {
+        (int(b.get("from", 0)), None if b.get("to") is None else int(b["to"])): int(b["doc_count"])
+        for b in aggregations["price"]["buckets"]
+    }
+    prices = [
+        PriceBucket(min=low, max=high, count=counts.get((low, high), 0))
+        for low, high in PRICE_BUCKETS
+    ]
+    return SearchFacets(category=categories, price=prices)
 
 
 def suggestions(page: SearchPage, limit: int) -> list[Suggestion]:

@@ -43,17 +43,16 @@ from shop.search.analysis import Expansion, terms, typo_budget
 from shop.search.engine import (
     DESCRIPTION_BOOST,
     NAME_BOOST,
+    NO_AGGREGATIONS,
     NO_FACETS,
     SKU_BOOST,
     SearchRequest,
+    facet_aggregations,
+    facets_of,
     page_of,
 )
 from shop.search.models import (
-    PRICE_BUCKETS,
-    FacetValue,
-    PriceBucket,
     ProductDocument,
-    SearchFacets,
     SearchPage,
 )
 from shop.search.ranking import (
@@ -68,7 +67,6 @@ from shop.search.ranking import (
 )
 
 PREFIX_QUALITY = 0.45  # a completion counts less than a whole word (Tantivy's `_quality`)
-FACET_CATEGORIES = 100
 BULK_BATCH = 500  # documents per `_bulk` request of a rebuild
 TIMEOUT_SECONDS = 10
 SERVICE = "aoss"  # SigV4 service name of OpenSearch Serverless ("es" for a managed domain)
@@ -181,19 +179,6 @@ def _filters(request: SearchRequest) -> list[dict[str, Any]]:
     return filters
 
 
-def _aggregations() -> dict[str, Any]:
-    ranges: list[dict[str, int]] = []
-    for low, high in PRICE_BUCKETS:
-        bucket = {"from": low}
-        if high is not None:
-            bucket["to"] = high
-        ranges.append(bucket)
-    return {
-        "category": {"terms": {"field": "category", "size": FACET_CATEGORIES}},
-        "price": {"range": {"field": "price", "ranges": ranges}},
-    }
-
-
 _SORTS: dict[str, list[dict[str, Any]]] = {
     "price_asc": [{"price": {"order": "asc"}}],
     "price_desc": [{"price": {"order": "desc"}}],
@@ -276,30 +261,11 @@ def search_body(request: SearchRequest, *, every_word: bool | None = None) -> di
             **{"from": 0, "size": window_for(request.offset, query.limit)},
         )
     if request.facets:
-        body["aggs"] = _aggregations()
+        body["aggs"] = facet_aggregations()
     return body
 
 
 # ----------------------------------------------------------------------------- responses
-def facets_of(aggregations: dict[str, Any]) -> SearchFacets:
-    categories = [
-        FacetValue(value=str(b["key"]), count=int(b["doc_count"]))
-        for b in aggregations["category"]["buckets"]
-    ]
-    counts = {
-        (int(b.get("from", 0)), None if b.get("to") is None else int(b["to"])): int(b["doc_count"])
-        for b in aggregations["price"]["buckets"]
-    }
-    prices = [
-        PriceBucket(min=low, max=high, count=counts.get((low, high), 0))
-        for low, high in PRICE_BUCKETS
-    ]
-    return SearchFacets(category=categories, price=prices)
-
-
-_NO_AGGREGATIONS: dict[str, Any] = {"category": {"buckets": []}, "price": {"buckets": []}}
-
-
 def _total(response: dict[str, Any]) -> int:
     total = response["hits"]["total"]
     return int(total["value"] if isinstance(total, dict) else total)
@@ -544,7 +510,7 @@ class OpenSearchSearch:
         if not request.facets:
             facets = NO_FACETS
         else:  # no aggregations: no index yet, nothing to count
-            facets = facets_of(response.get("aggregations") or _NO_AGGREGATIONS)
+            facets = facets_of(response.get("aggregations") or NO_AGGREGATIONS)
         return page_of(query, offset, page, total, facets)
 
 

@@ -24,12 +24,16 @@ from shop.inventory.service import stock_levels
 from shop.observability import get_logger
 from shop.orders.events import OrderPlaced
 from shop.orders.service import repository as orders
-from shop.search.engine import SearchEngine, SearchRequest, decode_cursor, suggestions
+from shop.search.engine import (
+    NO_AGGREGATIONS,
+    SearchEngine,
+    SearchRequest,
+    decode_cursor,
+    facets_of,
+    suggestions,
+)
 from shop.search.models import (
-    PRICE_BUCKETS,
-    PriceBucket,
     ProductDocument,
-    SearchFacets,
     SearchPage,
     SearchQuery,
     ShopperProfile,
@@ -99,8 +103,7 @@ def _refresh(product_ids: Iterable[str]) -> None:
     wanted = sorted(set(product_ids))
     if not wanted:
         return
-    orders = sales().orders_of(wanted, consistent=True)  # a count this batch just made
-    documents: list[ProductDocument] = []
+    active: list[Product] = []
     gone: list[str] = []
     for product_id in wanted:
         try:
@@ -109,10 +112,10 @@ def _refresh(product_ids: Iterable[str]) -> None:
             product = None
         if product is None or product.status != "active":
             gone.append(product_id)
-            continue
-        stocked = _in_stock(product)
-        documents.append(document_of(product, in_stock=stocked, orders=orders.get(product_id, 0)))
-    engine().apply(documents, gone)
+        else:
+            active.append(product)
+    # Sales read strongly: the count this batch just made must be in it.
+    engine().apply(list(_documents(active, consistent=True)), gone)
 
 
 # ----------------------------------------------------------------------------- the indexer
@@ -194,8 +197,9 @@ def _every_document() -> Iterator[ProductDocument]:
     yield from _documents(batch)
 
 
-def _documents(products: list[Product]) -> Iterator[ProductDocument]:
-    counts = sales().orders_of(p.product_id for p in products)
+def _documents(products: list[Product], *, consistent: bool = False) -> Iterator[ProductDocument]:
+    """The entries of these products as the tables have them (one sales read for all)."""
+    counts = sales().orders_of((p.product_id for p in products), consistent=consistent)
     for product in products:
         yield document_of(
             product, in_stock=_in_stock(product), orders=counts.get(product.product_id, 0)
@@ -229,15 +233,7 @@ def _nothing_to_find(text: str) -> bool:
 def search_products(query: SearchQuery, shopper: str | None) -> SearchPage:
     offset = decode_cursor(query)
     if _nothing_to_find(query.q):
-        return SearchPage(
-            items=[],
-            facets=SearchFacets(
-                category=[],
-                price=[PriceBucket(min=low, max=high, count=0) for low, high in PRICE_BUCKETS],
-            ),
-            total=0,
-            cursor=None,
-        )
+        return SearchPage(items=[], facets=facets_of(NO_AGGREGATIONS), total=0, cursor=None)
     profile = shopper_profile(shopper) if shopper else None
     return engine().search(SearchRequest(query, offset=offset, profile=profile))
 

@@ -40,12 +40,11 @@ from shop.search.engine import (
     NO_FACETS,
     SKU_BOOST,
     SearchRequest,
+    facet_aggregations,
+    facets_of,
     page_of,
 )
 from shop.search.models import (
-    PRICE_BUCKETS,
-    FacetValue,
-    PriceBucket,
     ProductDocument,
     SearchFacets,
     SearchPage,
@@ -61,7 +60,6 @@ from shop.search.ranking import (
 
 _WRITER_HEAP = 15_000_000  # Tantivy's minimum per indexing thread
 _WRITER_WAIT_SECONDS = 3.0
-_FACET_CATEGORIES = 100
 
 
 def popularity(sales: int) -> float:
@@ -262,11 +260,11 @@ class TantivySearch:
                 count += 1
             writer.commit()
             writer.wait_merging_threads()
-            with self._lock:
-                previous = (
-                    self._current_file.read_text().strip() if self._current_file.exists() else None
-                )
-                self._swap(generation)
+            # No self._lock here: `apply` holds it and may wait for this file lock (first start).
+            previous = (
+                self._current_file.read_text().strip() if self._current_file.exists() else None
+            )
+            self._swap(generation)  # atomic: readers see the old or the new
             self._forget_generations(keep={generation, previous})
         return count
 
@@ -426,32 +424,7 @@ class TantivySearch:
 
     @staticmethod
     def _facets(searcher: tantivy.Searcher, matching: tantivy.Query) -> SearchFacets:
-        ranges: list[dict[str, float]] = []
-        for low, high in PRICE_BUCKETS:
-            bucket: dict[str, float] = {"from": low}
-            if high is not None:
-                bucket["to"] = high
-            ranges.append(bucket)
-        result: dict[str, Any] = searcher.aggregate(
-            matching,
-            {
-                "category": {"terms": {"field": "category", "size": _FACET_CATEGORIES}},
-                "price": {"range": {"field": "price", "ranges": ranges}},
-            },
-        )
-        categories = [
-            FacetValue(value=str(b["key"]), count=int(b["doc_count"]))
-            for b in result["category"]["buckets"]
-        ]
-        counts = {
-            (int(b.get("from", 0)), None if "to" not in b else int(b["to"])): int(b["doc_count"])
-            for b in result["price"]["buckets"]
-        }
-        prices = [
-            PriceBucket(min=low, max=high, count=counts.get((low, high), 0))
-            for low, high in PRICE_BUCKETS
-        ]
-        return SearchFacets(category=categories, price=prices)
+        return facets_of(searcher.aggregate(matching, facet_aggregations()))
 
 
 _SORTS = {
