@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlencode
 
 from checkout_support import fill_cart, start, wait_for
@@ -16,7 +17,14 @@ from helpers import Api, assert_error, emulator_client, invoke
 from shop import faults
 from shop_local.platform import LocalPlatform
 
-GBP_450 = {"amount": 450, "currency": "GBP"}
+
+def order_of(sku: str) -> dict[str, Any]:
+    """An OrderPlaced event's detail for one unit of `sku` (a new order each call)."""
+    detail = order_event("OrderPlaced", "buyer")
+    detail["data"]["lines"] = [
+        {"sku": sku, "quantity": 1, "unit_price": {"amount": 450, "currency": "GBP"}}
+    ]
+    return detail
 
 
 def orders_counted(platform: LocalPlatform, product_id: str) -> int:
@@ -201,8 +209,7 @@ def test_orders_lift_a_product_in_relevance_and_bestselling_counting_each_order_
 
     sku = popular["variants"][0]["sku"]
     for _ in range(3):
-        detail = order_event("OrderPlaced", "buyer")
-        detail["data"]["lines"] = [{"sku": sku, "quantity": 1, "unit_price": GBP_450}]
+        detail = order_of(sku)
         put_on_bus(platform, detail)
         put_on_bus(platform, detail)  # delivered twice: counted once
     eventually(lambda: found_ids(api, brand, sort="bestselling")[0] == popular["product_id"])
@@ -221,11 +228,7 @@ def test_a_signed_in_shopper_sees_their_kind_of_product_first_and_it_is_not_cach
     storage = create_product(api, f"{brand.title()} Basket", category="storage", stocked=5)
     until_indexed(api, brand, {garden["product_id"], storage["product_id"]})
     for _ in range(3):  # more than the shopper's own order will add to the other basket
-        sold = order_event("OrderPlaced", "someone")
-        sold["data"]["lines"] = [
-            {"sku": garden["variants"][0]["sku"], "quantity": 1, "unit_price": GBP_450}
-        ]
-        put_on_bus(platform, sold)
+        put_on_bus(platform, order_of(garden["variants"][0]["sku"]))
     eventually(lambda: orders_counted(platform, garden["product_id"]) == 3)
     platform.wait_until_idle(30)
     anonymous = api.get("/search?" + urlencode({"q": brand}))
@@ -346,8 +349,7 @@ def test_an_indexer_killed_mid_batch_loses_no_change_and_counts_no_order_twice(
     try:
         orders = []
         for _ in range(4):
-            detail = order_event("OrderPlaced", "buyer")
-            detail["data"]["lines"] = [{"sku": sku, "quantity": 1, "unit_price": GBP_450}]
+            detail = order_of(sku)
             orders.append(detail)
             put_on_bus(platform, detail)
         renamed = word()
