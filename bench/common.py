@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -145,3 +146,16 @@ def publish(markdown: str, path: Path | None) -> None:
     print(markdown)
     if path:
         path.write_text(markdown)
+
+
+def splice_section(document: Path, heading: str, section: str, new_document: str) -> None:
+    """Put `section` (starting with `## heading`) into `document`, replacing the one there (up
+    to the next `## ` heading) and keeping the rest; a missing document starts as
+    `new_document` (its title and introduction)."""
+    text = document.read_text() if document.exists() else new_document
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    document.write_text(text)

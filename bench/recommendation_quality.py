@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import re
 import sys
 import time
 from collections import defaultdict
@@ -417,21 +416,6 @@ def section(
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def splice(document: Path, text: str) -> None:
-    """Put the section into `document`, replacing the one there (up to the next `## `)."""
-    current = (
-        document.read_text()
-        if document.exists()
-        else "# Recommendations\n\nHow the shop recommends products (to be written).\n"
-    )
-    pattern = re.compile(r"^## Offline evaluation\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    document.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--data", type=Path, default=DEMO_DATA_PATH, help="transactions .csv.gz")
@@ -454,7 +438,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(markdown)
     if args.out:
-        splice(args.out, markdown)
+        common.splice_section(
+            args.out,
+            "Offline evaluation",
+            markdown,
+            "# Recommendations\n\nHow the shop recommends products (to be written).\n",
+        )
 
 
 if __name__ == "__main__":

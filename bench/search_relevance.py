@@ -33,7 +33,6 @@ import itertools
 import math
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -909,22 +908,6 @@ def _shown(data: Data) -> str:
         return str(data.path)
 
 
-def splice(document: Path, relevance: str) -> None:
-    """Put the Relevance section into `document`, replacing the one there (up to the next
-    `## ` heading); a new document gets a title and a placeholder introduction."""
-    text = (
-        document.read_text()
-        if document.exists()
-        else "# Search\n\nHow the shop's search works (to be written).\n"
-    )
-    pattern = re.compile(r"^## Relevance\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: relevance + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + relevance
-    document.write_text(text)
-
-
 def _constant(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     if name not in TUNABLE:
@@ -984,7 +967,12 @@ def main(argv: list[str] | None = None) -> None:
     markdown = section(evaluation, data, command=command, started=started, tuning=tuning)
     print(markdown)
     if args.out:
-        splice(args.out, markdown)
+        common.splice_section(
+            args.out,
+            "Relevance",
+            markdown,
+            "# Search\n\nHow the shop's search works (to be written).\n",
+        )
 
 
 if __name__ == "__main__":
