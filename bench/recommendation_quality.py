@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from shop.recommendations import model as rec
 from shop.recommendations.model import Basket, Counts, Model, Weighting
 from shop_local.demo_catalog import DEMO_DATA_PATH, build_demo_catalog
-from shop_local.demo_sales import purchases, sku_products
+from shop_local.demo_sales import invoice_baskets, purchases, sku_products
 
 if TYPE_CHECKING:
     import bench.common as common
@@ -84,16 +84,7 @@ class Split:
 def load(path: Path) -> list[Basket]:
     """The data's invoices as baskets of product ids, in time order."""
     owners = sku_products(build_demo_catalog(path))
-    products: dict[str, dict[str, None]] = {}
-    meta: dict[str, tuple[str | None, str]] = {}
-    for line in purchases(path):
-        product = owners.get(line.sku)
-        if product is None:
-            continue
-        products.setdefault(line.invoice, {})[product] = None
-        meta.setdefault(line.invoice, (line.customer, line.at))
-    baskets = [Basket(meta[i][0], meta[i][1], tuple(p)) for i, p in products.items()]
-    return sorted(baskets, key=lambda basket: basket.at)
+    return [basket for _, basket in invoice_baskets(owners, purchases(path))]
 
 
 def months(baskets: Sequence[Basket]) -> list[str]:

@@ -6,7 +6,8 @@ what lies between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` for the secti
 everything else in the file (the hand-written interpretation, other sections) is kept. A section
 whose markers are missing is appended under its own `##` heading.
 
-    .venv/bin/python bench/run_all.py [--only imports|reads|inventory|checkout|search] [--quick]
+    .venv/bin/python bench/run_all.py [--only imports|reads|inventory|checkout|search|
+                                      recommendations] [--quick]
                                       [--doc PATH]
 """
 
@@ -115,6 +116,13 @@ BENCHMARKS = (
         "Search speed: in process and through the gateway, 3.3k to 1M products",
         "search_speed.py",
         ("--sizes", "0", "--rounds", "1", "--fresh", "3"),
+    ),
+    Benchmark(
+        "recommendations",
+        "recommendation-speed",
+        "Recommendations: training and serving",
+        "recommendation_speed.py",
+        ("--scales", "1", "--runs", "1", "--requests", "20"),
     ),
 )
 

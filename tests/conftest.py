@@ -21,6 +21,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             # Redelivery after a consumer's failure in seconds, not half a minute (still longer
             # than the consumers' Timeout, as on AWS).
             "EventQueueVisibilityTimeout": "6",
+            # A newly trained model is served within a second, not five minutes.
+            "RecommendationModelRefreshSeconds": "1",
         },
     ).start()
     yield local

@@ -42,6 +42,7 @@ def handler(request: ApiRequest) -> ApiResponse:
     item = request.json_body(AddItem)
 
     def add() -> ApiResponse:
-        return ApiResponse(200, add_item(owner, item.sku, item.quantity).model_dump())
+        added = add_item(owner, item.sku, item.quantity, correlation_id=request.correlation_id)
+        return ApiResponse(200, added.model_dump())
 
     return once_per_key(request, caller, "add_cart_item", add)

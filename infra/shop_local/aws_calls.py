@@ -38,6 +38,7 @@ _ACTION_OF = {
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
     ("lambda", "Invoke"): "InvokeFunction",
     ("lambda", "InvokeAsync"): "InvokeFunction",
+    ("s3", "HeadObject"): "GetObject",  # HEAD needs read access to the object
 }
 # Items of a TransactWriteItems / TransactGetItems and the action each is authorized as.
 _TRANSACT_ACTIONS = {
@@ -217,6 +218,14 @@ def _lambda(arns: _Arns, operation: str, params: dict[str, Any]) -> Pairs:
         yield operation, name if name[:4] == "arn:" else arns.make("lambda", f"function:{name}")
 
 
+def _s3(arns: _Arns, operation: str, params: dict[str, Any]) -> Pairs:
+    # S3 ARNs name neither region nor account: arn:aws:s3:::bucket[/key].
+    if "Key" in params:
+        yield operation, f"arn:{PARTITION}:s3:::{params['Bucket']}/{params['Key']}"
+    elif "Bucket" in params:
+        yield operation, f"arn:{PARTITION}:s3:::{params['Bucket']}"
+
+
 _DERIVERS: dict[str, Callable[[_Arns, str, dict[str, Any]], Pairs]] = {
     "dynamodb": _dynamodb,
     "states": _states,
@@ -224,4 +233,5 @@ _DERIVERS: dict[str, Callable[[_Arns, str, dict[str, Any]], Pairs]] = {
     "events": _events,
     "sqs": _sqs,
     "lambda": _lambda,
+    "s3": _s3,
 }

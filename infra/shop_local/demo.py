@@ -1,4 +1,6 @@
-"""Load the demo shop: the real catalog of the online-retail data set, and stock for every SKU.
+"""Load the demo shop: the real catalog of the online-retail data set, stock for every SKU, and
+the data set's invoices as the shop's purchase history (search ranks by it; recommendations
+learn from it, each known customer's as the history of the user `customer-<CustomerID>`).
 
 The drafts are validated like any admin's request, then written in bulk (a first load of an
 empty catalog). Loading into a platform that already has the demo catalog changes nothing.
@@ -13,11 +15,26 @@ from shop.catalog.models import NewProduct
 from shop.catalog.service import first_versions, repository, seed_products
 from shop.errors import NotFound
 from shop.inventory.service import seed_stock
+from shop.recommendations.model import Basket
+from shop.recommendations.service import import_history, train_from_history
 from shop.search.service import index_new_catalog, sales
+from shop_local.auth import user_id
 from shop_local.demo_catalog import build_demo_catalog
-from shop_local.demo_sales import purchases, sku_products, times_ordered
+from shop_local.demo_sales import invoice_baskets, purchases, sku_products, times_ordered
 
 WAREHOUSES = ("wh-london", "wh-manchester")
+HISTORY_UNTIL = "2011-11"  # the invoices before it are the demo shoppers' history
+
+
+def demo_history(owners: dict[str, str]) -> list[tuple[str, Basket]]:
+    """The invoices before HISTORY_UNTIL as (order id, basket): customers as the users
+    `customer-<CustomerID>` (`shop token customer-17850` signs in as one), times in ISO."""
+    history = []
+    for invoice, basket in invoice_baskets(owners, purchases(), until=HISTORY_UNTIL):
+        shopper = user_id(f"customer-{basket.customer}") if basket.customer else None
+        at = basket.at.replace(" ", "T") + "Z"
+        history.append((f"invoice-{invoice}", Basket(shopper, at, basket.products)))
+    return history
 
 
 def demo_stock(sku: str) -> list[tuple[str, str, int]]:
@@ -40,8 +57,11 @@ def load_demo() -> dict[str, Any]:
     skus = [v.sku for d in drafts for v in d.variants]
     stocked = seed_stock(level for sku in skus for level in demo_stock(sku))
     # What sold, for search to rank by: every order of the shipped history.
-    orders = times_ordered(sku_products(catalog), purchases())
+    owners = sku_products(catalog)
+    orders = times_ordered(owners, purchases())
     sold = sales().seed(orders)
+    baskets = import_history(demo_history(owners))
+    trained = train_from_history()
     products = first_versions(drafts)
     # Indexed in bulk first, so the catalog's 3,000 events find the index up to date.
     indexed = index_new_catalog(
@@ -57,4 +77,6 @@ def load_demo() -> dict[str, Any]:
         "stock_levels": stocked,
         "products_with_sales": sold,
         "indexed": indexed,
+        "history_baskets": baskets,
+        "recommendation_model": trained,
     }

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop.recommendations.model import Basket
 from shop_local.demo_catalog import DEMO_DATA_PATH, _normalise_code
 
 
@@ -70,3 +71,23 @@ def times_ordered(
         if since <= line.at < until and line.sku in owners:
             sold[owners[line.sku]] += 1
     return sold
+
+
+def invoice_baskets(
+    owners: Mapping[str, str], lines: Iterable[Purchase], *, until: str = "9999"
+) -> list[tuple[str, Basket]]:
+    """(invoice, basket) of every invoice before `until`, in time order: its products (each
+    once, in line order), its time and its customer id (None for a guest)."""
+    products: dict[str, dict[str, None]] = {}
+    first: dict[str, Purchase] = {}
+    for line in lines:
+        product = owners.get(line.sku)
+        if product is None or line.at >= until:
+            continue
+        products.setdefault(line.invoice, {})[product] = None
+        first.setdefault(line.invoice, line)
+    baskets = [
+        (invoice, Basket(first[invoice].customer, first[invoice].at, tuple(found)))
+        for invoice, found in products.items()
+    ]
+    return sorted(baskets, key=lambda pair: pair[1].at)

@@ -1,6 +1,6 @@
-"""Create in the emulator every table, queue, bus, rule and state machine the template declares
-(and the rules SAM makes of functions' Schedule and EventBridgeRule events), and remember what
-each logical id resolves to (its Ref and its attributes)."""
+"""Create in the emulator every table, queue, bucket, bus, rule and state machine the template
+declares (and the rules SAM makes of functions' Schedule and EventBridgeRule events), and
+remember what each logical id resolves to (its Ref and its attributes)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ class Provisioner:
             "AWS::Serverless::Function": self._function,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::S3::Bucket": self._bucket,
         }.get(kind)
         if creator is None:
             # Resources with no local counterpart (the API, the user pool, the layer, ...):
@@ -163,6 +164,16 @@ class Provisioner:
         self.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         self.attributes[(logical_id, "QueueName")] = name
         self.attributes[(logical_id, "QueueUrl")] = url
+
+    def _bucket(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
+        # Bucket names are lower case (CloudFormation lowers the names it makes too).
+        bucket = str(props.get("BucketName") or name).lower()
+        aws.client("s3").create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        self.refs[logical_id] = bucket
+        self.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
+        self.attributes[(logical_id, "DomainName")] = f"{bucket}.s3.amazonaws.com"
 
     def _bus(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
         arn = aws.client("events").create_event_bus(Name=name)["EventBusArn"]

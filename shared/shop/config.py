@@ -86,3 +86,16 @@ def user_pool() -> tuple[str, str, str]:
         f"{issuer}/.well-known/jwks.json" if issuer else ""
     )
     return issuer, client, keys
+
+
+def recommendations_table() -> str:
+    return setting("RECOMMENDATIONS_TABLE")
+
+
+def recommendation_model_bucket() -> str:
+    return setting("RECOMMENDATION_MODEL_BUCKET")
+
+
+def recommendation_model_refresh_seconds() -> float:
+    """How often a warm serving function looks for a newer model (one HEAD request)."""
+    return float(os.environ.get("RECOMMENDATION_MODEL_REFRESH_SECONDS", "300"))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shop.cart.events import CartItemAdded
 from shop.catalog.events import ProductChanged
 from shop.events import DomainEvent, EventPayload
 from shop.orders.events import OrderCancelled, OrderPlaced
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
-    payload.event_type: payload for payload in (ProductChanged, OrderPlaced, OrderCancelled)
+    payload.event_type: payload
+    for payload in (ProductChanged, OrderPlaced, OrderCancelled, CartItemAdded)
 }
 
 

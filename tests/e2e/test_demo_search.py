@@ -3,48 +3,15 @@ over HTTP with the typos shoppers make; and a product created a moment ago is fo
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from demo_support import shop_token
 
-from shop_local.platform import free_port
-
-SHOP = [sys.executable, "-m", "shop_local.cli"]
-READY_TIMEOUT = 600  # the demo catalogue loads into the emulator first (about 1.5 min here)
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    state = tmp_path_factory.mktemp("demo-state")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "SHOP_"))}
-    log_path = state / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*SHOP, "--state-dir", str(state), "serve", "--port", str(port), "--demo"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not re.search(r"^shop: ready", log_path.read_text(), re.MULTILINE):
-            assert process.poll() is None, log_path.read_text()[-5000:]
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the demo shop did not start: " + log_path.read_text()[-5000:])
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", state
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def search(url: str, query: str) -> dict[str, Any]:
@@ -74,12 +41,7 @@ def test_a_shopper_finds_demo_products_through_typos_with_category_facets(
 
 def test_a_product_created_a_moment_ago_is_found(demo_shop: tuple[str, Path]) -> None:
     url, state = demo_shop
-    token = subprocess.run(
-        [*SHOP, "--state-dir", str(state), "token", "alice", "--admin"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = shop_token(state, "alice", admin=True)
     body = {
         "name": "Quillworth Lantern",
         "category": "candles-and-lighting",

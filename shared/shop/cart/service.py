@@ -147,7 +147,7 @@ def _sellable(sku: str) -> SkuRecord:
     return record
 
 
-def add_item(owner: str, sku: str, quantity: int) -> LineChange:
+def add_item(owner: str, sku: str, quantity: int, *, correlation_id: str = "") -> LineChange:
     record = _sellable(sku)
     repo = repository()
     for _ in range(MAX_ATTEMPTS):
@@ -155,10 +155,12 @@ def add_item(owner: str, sku: str, quantity: int) -> LineChange:
             owner,
             {
                 "sku": sku,
+                "product_id": record.product_id,
                 "name": record.name,
                 "quantity": quantity,
                 "unit_price": record.price.model_dump(),
                 "added_at": iso_now(),
+                "correlation_id": correlation_id,
             },
         )
         codes = _transact([new_line, _touch_meta(owner, line_delta=1, guard_limit=True)])

@@ -56,6 +56,12 @@ def stock_levels(sku: str, *, consistent: bool = True) -> list[StockLevel]:
     return levels
 
 
+def any_in_stock(skus: Iterable[str]) -> bool:
+    """Whether any of the SKUs has a unit to sell (a product is in stock when one of its
+    variants is), eventually consistent: for what a shopper is shown, not for selling."""
+    return any(level.available > 0 for sku in skus for level in stock_levels(sku, consistent=False))
+
+
 def _levels_covering(sku: str, need: int) -> list[StockLevel]:
     """Enough of the SKU's stock items to cover `need`, read shard by shard from a random one:
     a hot SKU's reservation usually reads one partition, and reads them all only when the

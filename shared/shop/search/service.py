@@ -20,7 +20,7 @@ from shop.catalog.service import repository as catalog
 from shop.config import product_sales_table, search_engine, setting
 from shop.errors import ProductNotFound
 from shop.events import DomainEvent
-from shop.inventory.service import stock_levels
+from shop.inventory.service import any_in_stock
 from shop.observability import get_logger
 from shop.orders.events import OrderPlaced
 from shop.orders.service import repository as orders
@@ -73,11 +73,7 @@ def sales() -> SalesRepository:
 
 # ----------------------------------------------------------------------------- documents
 def _in_stock(product: Product) -> bool:
-    return any(
-        level.available > 0
-        for variant in product.variants
-        for level in stock_levels(variant.sku, consistent=False)
-    )
+    return any_in_stock(v.sku for v in product.variants)
 
 
 def document_of(product: Product, *, in_stock: bool, orders: int) -> ProductDocument:

@@ -1,0 +1,19 @@
+"""GET /recommendations?limit=: the signed-in shopper's own recommendations (always `limit`
+items): what they buy again, what goes with their history and their session, popular ones."""
+
+from shop.errors import BadRequest
+from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.recommendations.models import Recommendations, RecommendationsQuery
+from shop.recommendations.service import for_shopper
+
+
+@api_handler(
+    "recommendations",
+    query=RecommendationsQuery,
+    responses={200: Recommendations},
+    errors=[BadRequest],
+)
+def handler(request: ApiRequest) -> ApiResponse:
+    caller = request.caller()
+    found = for_shopper(caller.user_id, request.query_params(RecommendationsQuery).limit)
+    return ApiResponse(200, found.model_dump(), {"Cache-Control": "private, no-store"})

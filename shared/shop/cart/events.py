@@ -1,0 +1,66 @@
+"""`CartItemAdded`, published from the cart table's stream (an outbox, as the catalog's and the
+orders' are): a signed-in shopper's cart line was created or its quantity went up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from shop.dynamo import from_item
+from shop.events import DomainEvent, EventPayload
+
+_USER_CART = "CART#user#"  # guests' carts (CART#guest#...) belong to nobody yet: no event
+
+
+class CartItemAdded(EventPayload):
+    """What a shopper put in their cart: recommendations learn their session from it."""
+
+    event_type = "CartItemAdded"
+    source = "cart"
+
+    user_id: str
+    sku: str
+    product_id: str
+    quantity_added: Annotated[int, Field(ge=1)]
+    added_at: str
+
+
+def cart_item_added(record: dict[str, Any]) -> list[DomainEvent[CartItemAdded]]:
+    """The event of one stream record: none unless it adds to a user's cart line."""
+    change = record.get("dynamodb", {})
+    if "NewImage" not in change:
+        return []
+    line = from_item(change["NewImage"])
+    pk, sk = str(line.get("pk", "")), str(line.get("sk", ""))
+    if not pk.startswith(_USER_CART) or not sk.startswith("LINE#") or "product_id" not in line:
+        return []
+    before = from_item(change["OldImage"]) if "OldImage" in change else {}
+    added = int(line["quantity"]) - int(before.get("quantity", 0))
+    if added <= 0:
+        return []
+    at = _when(change)
+    payload = CartItemAdded(
+        user_id=pk.removeprefix(_USER_CART),
+        sku=str(line["sku"]),
+        product_id=str(line["product_id"]),
+        quantity_added=added,
+        added_at=at,
+    )
+    return [
+        DomainEvent.of(
+            payload,
+            # One stream record, one addition: a retried batch derives the same id again.
+            event_id=f"CartItemAdded:{record['eventID']}",
+            occurred_at=at,
+            correlation_id=str(line.get("correlation_id", "")),
+        )
+    ]
+
+
+def _when(change: dict[str, Any]) -> str:
+    """When the table changed (the stream's own time, epoch seconds), in ISO-8601 UTC."""
+    seconds = float(change.get("ApproximateCreationDateTime", 0))
+    moment = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")

@@ -1,0 +1,270 @@
+"""Recommendations: the trained model (an S3 artefact, held in memory), the shopper's history
+and session (the service's table, fed by events and views), and the catalog and stock that
+decide what may be shown.
+
+- Serving reads the model once per cold start and then only asks, every
+  `RECOMMENDATION_MODEL_REFRESH_SECONDS`, whether a newer one was published (a HEAD): a warm
+  function picks up the nightly model without a deploy.
+- What is shown is sellable: an active product with a unit in stock. Candidates are checked
+  best first, a few more than asked at a time, until `limit` pass.
+- Training (`train_from_history`) reads every basket of the table and publishes a new
+  artefact; the job that runs it is `TrainRecommendationsFunction` (docs/recommendations.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shop import aws
+from shop.cart.events import CartItemAdded
+from shop.catalog.models import Product
+from shop.catalog.repository import CatalogRepository
+from shop.catalog.service import get_skus
+from shop.clock import iso_now, now
+from shop.config import (
+    catalog_table,
+    recommendation_model_bucket,
+    recommendation_model_refresh_seconds,
+    recommendations_table,
+)
+from shop.errors import ProductNotFound
+from shop.events import DomainEvent
+from shop.inventory.service import any_in_stock
+from shop.money import Money
+from shop.observability import get_logger
+from shop.orders.events import OrderPlaced
+from shop.recommendations import model as learnt
+from shop.recommendations.model import Basket, Model
+from shop.recommendations.models import (
+    Reason,
+    Recommendation,
+    Recommendations,
+    ViewRecorded,
+)
+from shop.recommendations.repository import (
+    SESSION_SECONDS,
+    Seen,
+    ShopperActivity,
+    basket_item,
+    seen_item,
+)
+
+MODEL_KEY = "models/current.json.gz"
+_EMPTY = Model({}, (), 0)
+_CHECK_WORKERS = 8  # stock reads in flight at once for one request
+
+logger = get_logger("recommendations")
+
+
+def activity() -> ShopperActivity:
+    return ShopperActivity(recommendations_table())
+
+
+def catalog() -> CatalogRepository:
+    return CatalogRepository(catalog_table())
+
+
+# ----------------------------------------------------------------------------- the artefact
+class _LoadedModel:
+    """The model in memory, its ETag, and when S3 was last asked about it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.model: Model = _EMPTY
+        self.etag: str | None = None
+        self.checked_at: float | None = None
+
+
+_loaded = _LoadedModel()
+
+
+def current_model() -> Model:
+    """The latest published model; an empty one before the first training."""
+    interval = recommendation_model_refresh_seconds()
+    checked_at = _loaded.checked_at
+    if checked_at is not None and time.monotonic() - checked_at < interval:
+        return _loaded.model
+    with _loaded.lock:
+        if _loaded.checked_at is not checked_at:  # another request refreshed meanwhile
+            return _loaded.model
+        s3 = aws.client("s3")
+        bucket = recommendation_model_bucket()
+        try:
+            etag = s3.head_object(Bucket=bucket, Key=MODEL_KEY)["ETag"]
+            if etag != _loaded.etag:
+                response = s3.get_object(Bucket=bucket, Key=MODEL_KEY)
+                _loaded.model = Model.from_bytes(response["Body"].read())
+                _loaded.etag = response["ETag"]
+                logger.info("model loaded", extra={"etag": _loaded.etag})
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                raise
+            _loaded.model, _loaded.etag = _EMPTY, None  # not trained yet: popular from catalog
+        _loaded.checked_at = time.monotonic()
+        return _loaded.model
+
+
+def publish_model(model: Model) -> int:
+    """Write `model` as the current artefact: its size in bytes."""
+    data = model.to_bytes()
+    aws.client("s3").put_object(
+        Bucket=recommendation_model_bucket(),
+        Key=MODEL_KEY,
+        Body=data,
+        ContentType="application/gzip",
+        Metadata={"baskets": str(model.baskets), "trained-at": iso_now()},
+    )
+    return len(data)
+
+
+def train_from_history() -> dict[str, Any]:
+    """Train on every basket the service holds and publish the artefact."""
+    started = time.perf_counter()
+    baskets = list(activity().every_basket())
+    read = time.perf_counter()
+    model = learnt.train(baskets)
+    trained = time.perf_counter()
+    size = publish_model(model)
+    report = {
+        "baskets": len(baskets),
+        "products_with_neighbours": len(model.neighbours),
+        "artefact_bytes": size,
+        "read_seconds": round(read - started, 2),
+        "train_seconds": round(trained - read, 2),
+    }
+    logger.info("model trained and published", extra=report)
+    return report
+
+
+# ----------------------------------------------------------------------------- what may be shown
+def _price(product: Product) -> Money:
+    cheapest = min(product.variants, key=lambda v: v.price.amount)
+    return cheapest.price
+
+
+def _sellable(
+    candidates: Iterable[tuple[str, Reason]], limit: int, skip: set[str]
+) -> list[Recommendation]:
+    """The first `limit` candidates that are active and in stock, in their order."""
+    found: list[Recommendation] = []
+    pending: Iterator[tuple[str, Reason]] = iter(candidates)
+    seen = set(skip)
+    while len(found) < limit:
+        chunk: list[tuple[str, Reason]] = []
+        for product_id, reason in pending:
+            if product_id not in seen:
+                seen.add(product_id)
+                chunk.append((product_id, reason))
+                if len(chunk) >= 2 * (limit - len(found)) + 2:
+                    break
+        if not chunk:
+            break
+        products = catalog().get_many([p for p, _ in chunk])
+        active = [(products[p], r) for p, r in chunk if p in products]
+        active = [(p, r) for p, r in active if p.status == "active"]
+        with ThreadPoolExecutor(_CHECK_WORKERS) as pool:
+            stocked = list(pool.map(lambda pr: any_in_stock(v.sku for v in pr[0].variants), active))
+        for (product, reason), in_stock in zip(active, stocked, strict=True):
+            if in_stock and len(found) < limit:
+                found.append(
+                    Recommendation(
+                        product_id=product.product_id,
+                        name=product.name,
+                        price=_price(product),
+                        reason=reason,
+                    )
+                )
+    return found
+
+
+def _popular(model: Model) -> Iterator[tuple[str, Reason]]:
+    """The model's popular products; the catalog's, in its order, where the model knows too
+    few (a shop that has not trained yet)."""
+    for product_id, _ in model.popular:
+        yield product_id, "popular"
+    for product in catalog().listed():
+        yield product.product_id, "popular"
+
+
+# ----------------------------------------------------------------------------- the routes
+def bought_together(product_id: str, limit: int) -> Recommendations:
+    """Products bought with `product_id` (then popular ones, to fill the list)."""
+    catalog().get(product_id)  # ProductNotFound for an unknown product
+    model = current_model()
+    neighbours: Iterator[tuple[str, Reason]] = (
+        (p, "bought together") for p, _ in learnt.bought_together(model, product_id, learnt.K)
+    )
+    candidates = _chain(neighbours, _popular(model))
+    return Recommendations(items=_sellable(candidates, limit, {product_id}))
+
+
+def for_shopper(user_id: str, limit: int) -> Recommendations:
+    """The shopper's own: what they buy again, what goes with their history and their
+    session, and popular products to fill (a new shopper gets only those)."""
+    model = current_model()
+    store = activity()
+    history = store.history(user_id)
+    session = [seen.product_id for seen in store.session(user_id, _session_start())]
+    ranked = learnt.for_you(model, history, session, 3 * limit + 10)
+    candidates = _chain(((p, reason) for p, _, reason in ranked), _popular(model))  # type: ignore[misc]
+    return Recommendations(items=_sellable(candidates, limit, set()))
+
+
+def _chain(*parts: Iterable[tuple[str, Reason]]) -> Iterator[tuple[str, Reason]]:
+    for part in parts:
+        yield from part
+
+
+def _session_start() -> str:
+    start = datetime.fromtimestamp(now(), UTC) - timedelta(seconds=SESSION_SECONDS)
+    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_view(user_id: str, product_id: str) -> ViewRecorded:
+    """A product the storefront showed the shopper: their session's newest product. Only a
+    product a shopper can see (active) counts."""
+    product = catalog().get(product_id)
+    if product.status != "active":
+        raise ProductNotFound(f"no product {product_id} is on sale")
+    at = iso_now()
+    activity().record([seen_item(user_id, Seen(product_id, at, "view"), int(now()))])
+    return ViewRecorded(product_id=product_id, recorded_at=at)
+
+
+# ----------------------------------------------------------------------------- live events
+def learn_from_events(events: Sequence[DomainEvent[Any]]) -> None:
+    """Placed orders join their shopper's history; cart adds join their session. One batch
+    write for the lot; every item is keyed by what happened, so a repeat rewrites it alone."""
+    orders = [e for e in events if isinstance(e.data, OrderPlaced)]
+    owners = {
+        sku: record.product_id
+        for sku, record in get_skus(
+            sorted({line.sku for e in orders for line in e.data.lines})
+        ).items()
+    }
+    items: list[dict[str, object]] = []
+    for event in events:
+        data = event.data
+        if isinstance(data, OrderPlaced):
+            skus = [line.sku for line in data.lines]
+            products = tuple(dict.fromkeys(owners[s] for s in skus if s in owners))
+            if products:
+                basket = Basket(data.user_id, event.occurred_at, products)
+                items.append(basket_item(basket, data.order_id))
+        elif isinstance(data, CartItemAdded):
+            seen = Seen(data.product_id, data.added_at, "cart")
+            items.append(seen_item(data.user_id, seen, int(now())))
+    activity().record(items)
+
+
+# ----------------------------------------------------------------------------- history import
+def import_history(baskets: Iterable[tuple[str, Basket]]) -> int:
+    """Write a shop's past baskets ((order id, basket) pairs): the demo's shipped invoices."""
+    return activity().record(basket_item(basket, order_id) for order_id, basket in baskets)
