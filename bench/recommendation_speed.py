@@ -22,6 +22,8 @@ synthetic baskets; serving latency in process and through the local gateway.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import random
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +67,16 @@ def synthetic(baskets: list[Basket], scale: int) -> list[Basket]:
     if scale == 1:
         return baskets
     rng = random.Random(SEED)
-    counts = rec.count(baskets).support
-    products, weights = zip(*counts.items(), strict=True)
+    counts = Counter(p for basket in baskets for p in basket.products)
+    products, weights = zip(*sorted(counts.items()), strict=True)
+    cumulative = list(itertools.accumulate(weights))  # so that each draw is a bisection
+    total = cumulative[-1]
     drawn: list[Basket] = []
     for _ in range(scale * len(baskets)):
         basket = rng.choice(baskets)
         items = [
-            rng.choices(products, weights)[0] if rng.random() < SWAP else p for p in basket.products
+            products[bisect.bisect(cumulative, rng.random() * total)] if rng.random() < SWAP else p
+            for p in basket.products
         ]
         drawn.append(Basket(basket.customer, basket.at, tuple(dict.fromkeys(items))))
     return drawn

@@ -4,6 +4,7 @@ follows their views and cart adds at once."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -198,3 +199,38 @@ def test_recommendations_refuse_bad_input_with_a_clear_4xx(
     assert_error(api.post(views, json={}, user=shopper), 422)
     assert_error(api.post(views, json=["not", "an", "object"], user=shopper), 400)
     assert activity(platform, shopper, "SEEN#") == []  # nothing recorded
+
+
+def test_a_warm_function_serves_the_model_trained_after_it_started(
+    api: Api, platform: LocalPlatform, lanterns: dict[str, dict[str, Any]]
+) -> None:
+    tag = word(8).title()
+    kettle, whistle = (create_product(api, f"{tag} {n}") for n in ("kettle", "whistle"))
+    path = f"/products/{kettle['product_id']}/recommendations"
+    before = recommended(api, path, limit=3)  # the function is warm, with the old model
+    assert (whistle["product_id"], "bought together") not in before
+
+    buyer = unique("buyer")
+    place_orders(platform, [(buyer, [sku_of(kettle), sku_of(whistle)])] * 2)
+    train(platform)
+    eventually(
+        lambda: recommended(api, path, limit=3)[0] == (whistle["product_id"], "bought together")
+    )
+
+
+def test_a_crowd_of_views_at_once_records_every_one(
+    api: Api, platform: LocalPlatform, lanterns: dict[str, dict[str, Any]]
+) -> None:
+    shopper = unique("browser")
+    products = [create_product(api, f"{word(8).title()} Candle")["product_id"] for _ in range(30)]
+
+    def view(product_id: str) -> int:
+        response = api.post("/recommendations/views", json={"product_id": product_id}, user=shopper)
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=len(products)) as pool:
+        statuses = list(pool.map(view, products))
+    assert statuses == [202] * len(products)
+    seen = activity(platform, shopper, "SEEN#")
+    assert sorted(item["product_id"]["S"] for item in seen) == sorted(products)
+    assert len(recommended(api, "/recommendations", user=shopper, limit=10)) == 10

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,7 +59,10 @@ from shop.recommendations.repository import (
 
 MODEL_KEY = "models/current.json.gz"
 _EMPTY = Model({}, (), 0)
-_CHECK_WORKERS = 8  # stock reads in flight at once for one request
+_CHECK_WORKERS = 8  # stock reads in flight at once
+SHOWABLE_SECONDS = 20.0  # how long a product's status and stock are taken as known
+_CHECKED_MOST = 100_000  # products remembered at most (then forgotten at once)
+_checked: dict[str, tuple[float, tuple[str, Money] | None]] = {}
 
 logger = get_logger("recommendations")
 
@@ -149,10 +153,42 @@ def _price(product: Product) -> Money:
     return cheapest.price
 
 
+def _showable(product_ids: list[str]) -> dict[str, tuple[str, Money] | None]:
+    """Per product, its name and price if it may be shown (active, a unit in stock), else
+    None. Remembered for SHOWABLE_SECONDS: a product page's neighbours repeat from request to
+    request, and its public response is cached for longer anyway."""
+    moment = time.monotonic()
+    known: dict[str, tuple[str, Money] | None] = {}
+    for product_id in product_ids:
+        entry = _checked.get(product_id)
+        if entry is not None and moment - entry[0] < SHOWABLE_SECONDS:
+            known[product_id] = entry[1]
+    missing = [p for p in product_ids if p not in known]
+    if not missing:
+        return known
+    products = catalog().get_many(missing)
+    active = [products[p] for p in missing if p in products and products[p].status == "active"]
+    stocked = list(_stock_readers().map(lambda p: any_in_stock(v.sku for v in p.variants), active))
+    fresh: dict[str, tuple[str, Money] | None] = dict.fromkeys(missing)
+    for product, in_stock in zip(active, stocked, strict=True):
+        if in_stock:
+            fresh[product.product_id] = (product.name, _price(product))
+    if len(_checked) > _CHECKED_MOST:
+        _checked.clear()
+    _checked.update((p, (moment, shown)) for p, shown in fresh.items())
+    return known | fresh
+
+
+@cache
+def _stock_readers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_CHECK_WORKERS, thread_name_prefix="stock-read")
+
+
 def _sellable(
     candidates: Iterable[tuple[str, Reason]], limit: int, skip: set[str]
 ) -> list[Recommendation]:
-    """The first `limit` candidates that are active and in stock, in their order."""
+    """The first `limit` candidates that may be shown, in their order, checked a few more
+    than still needed at a time."""
     found: list[Recommendation] = []
     pending: Iterator[tuple[str, Reason]] = iter(candidates)
     seen = set(skip)
@@ -166,20 +202,13 @@ def _sellable(
                     break
         if not chunk:
             break
-        products = catalog().get_many([p for p, _ in chunk])
-        active = [(products[p], r) for p, r in chunk if p in products]
-        active = [(p, r) for p, r in active if p.status == "active"]
-        with ThreadPoolExecutor(_CHECK_WORKERS) as pool:
-            stocked = list(pool.map(lambda pr: any_in_stock(v.sku for v in pr[0].variants), active))
-        for (product, reason), in_stock in zip(active, stocked, strict=True):
-            if in_stock and len(found) < limit:
+        showable = _showable([p for p, _ in chunk])
+        for product_id, reason in chunk:
+            shown = showable[product_id]
+            if shown is not None and len(found) < limit:
+                name, price = shown
                 found.append(
-                    Recommendation(
-                        product_id=product.product_id,
-                        name=product.name,
-                        price=_price(product),
-                        reason=reason,
-                    )
+                    Recommendation(product_id=product_id, name=name, price=price, reason=reason)
                 )
     return found
 
