@@ -177,7 +177,7 @@ def raw_for_you(raw: Model, counts: Counts) -> Callable[[list[Basket]], list[str
 
     def recommend(history: list[Basket]) -> list[str]:
         scores: defaultdict[str, float] = defaultdict(float)
-        for product in {p for b in history for p in b.products}:
+        for product in dict.fromkeys(p for b in history for p in b.products):
             row: Mapping[str, int] = counts.pairs.get(product, {})
             for neighbour, _ in raw.neighbours.get(product, ()):
                 scores[neighbour] += row.get(neighbour, 0)

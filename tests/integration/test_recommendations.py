@@ -12,6 +12,7 @@ from event_support import eventually, order_event, put_on_bus
 from search_support import create_product, word
 
 from helpers import Api, assert_error, emulator_client, invoke, unique
+from shop import faults
 from shop_local.auth import user_id
 from shop_local.platform import LocalPlatform
 
@@ -234,3 +235,19 @@ def test_a_crowd_of_views_at_once_records_every_one(
     seen = activity(platform, shopper, "SEEN#")
     assert sorted(item["product_id"]["S"] for item in seen) == sorted(products)
     assert len(recommended(api, "/recommendations", user=shopper, limit=10)) == 10
+
+
+def test_a_learner_killed_mid_batch_loses_no_order_and_records_none_twice(
+    platform: LocalPlatform, lanterns: dict[str, dict[str, Any]]
+) -> None:
+    shopper = unique("steady")
+    faults.inject("learn_shopper_activity", "crash_once")
+    try:
+        for _ in range(4):
+            put_on_bus(platform, order_of(shopper, [sku_of(lanterns["wick"])]))
+        eventually(lambda: len(activity(platform, shopper, "BASKET#")) == 4, timeout=40)
+        assert faults.pending("learn_shopper_activity") is None, "the learner never crashed"
+    finally:
+        faults.clear()
+    platform.wait_until_idle(30)
+    assert len(activity(platform, shopper, "BASKET#")) == 4

@@ -240,7 +240,7 @@ def repeat_scores(history: Sequence[Basket]) -> dict[str, float]:
     for rank, basket in enumerate(latest):
         weight = HISTORY_DECAY**rank
         total += weight
-        for product in set(basket.products):
+        for product in dict.fromkeys(basket.products):  # in order: sums alike every run
             scores[product] += weight
     return {product: score / total for product, score in scores.items()} if total else {}
 
