@@ -18,5 +18,6 @@ from shop.recommendations.service import bought_together
 def handler(request: ApiRequest) -> ApiResponse:
     query = request.query_params(RecommendationsQuery)
     found = bought_together(request.path_param("product_id"), query.limit)
-    # The same for every shopper; stock and the model change slowly next to a page view.
-    return ApiResponse(200, found.model_dump(), {"Cache-Control": "public, max-age=60"})
+    # The same for every shopper. Briefly cacheable: a product archived or sold out leaves the
+    # list within the service's own 10 s, and a cache adds its max-age to that.
+    return ApiResponse(200, found.model_dump(), {"Cache-Control": "public, max-age=30"})

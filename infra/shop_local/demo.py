@@ -32,7 +32,7 @@ def demo_history(owners: dict[str, str]) -> list[tuple[str, Basket]]:
     history = []
     for invoice, basket in invoice_baskets(owners, purchases(), until=HISTORY_UNTIL):
         shopper = user_id(f"customer-{basket.customer}") if basket.customer else None
-        at = basket.at.replace(" ", "T") + "Z"
+        at = basket.at.replace(" ", "T") + ".000Z"  # as the live events write times
         history.append((f"invoice-{invoice}", Basket(shopper, at, basket.products)))
     return history
 

@@ -251,3 +251,30 @@ def test_a_learner_killed_mid_batch_loses_no_order_and_records_none_twice(
         faults.clear()
     platform.wait_until_idle(30)
     assert len(activity(platform, shopper, "BASKET#")) == 4
+
+
+def test_a_product_archived_or_sold_out_while_shown_leaves_the_list(
+    api: Api, platform: LocalPlatform, lanterns: dict[str, dict[str, Any]]
+) -> None:
+    tag = word(8).title()
+    lamp, bulb, fuse = (create_product(api, f"{tag} {n}") for n in ("lamp", "bulb", "fuse"))
+    buyer = unique("buyer")
+    place_orders(platform, [(buyer, [sku_of(lamp), sku_of(bulb), sku_of(fuse)])] * 2)
+    train(platform)
+    path = f"/products/{lamp['product_id']}/recommendations"
+
+    def shown() -> set[str]:
+        return {product for product, _ in recommended(api, path, limit=10)}
+
+    eventually(lambda: {bulb["product_id"], fuse["product_id"]} <= shown())
+    archived = api.delete(f"/admin/products/{bulb['product_id']}", user="alice", admin=True)
+    assert archived.status_code == 200, archived.text
+    sold_out = api.put(
+        f"/admin/inventory/{sku_of(fuse)}",
+        json={"warehouse_id": "wh-test", "quantity": 0},
+        user="alice",
+        admin=True,
+    )
+    assert sold_out.status_code == 200, sold_out.text
+    # Within the service's 10 s of taking a product's status and stock as known.
+    eventually(lambda: not ({bulb["product_id"], fuse["product_id"]} & shown()), timeout=20)

@@ -1,5 +1,7 @@
 """`CartItemAdded`, published from the cart table's stream (an outbox, as the catalog's and the
-orders' are): a signed-in shopper's cart line was created or its quantity went up."""
+orders' are): a signed-in shopper's cart line was created or its quantity went up, whichever
+way (an add, a raised quantity, a guest cart's lines merged into theirs at sign-in: each is
+something the shopper chose to buy)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def cart_item_added(record: dict[str, Any]) -> list[DomainEvent[CartItemAdded]]:
     added = int(line["quantity"]) - int(before.get("quantity", 0))
     if added <= 0:
         return []
-    at = _when(change)
+    # A new line knows its own moment to the millisecond; a raised one, the stream's.
+    at = str(line.get("added_at", "")) if not before else _when(change, line)
     payload = CartItemAdded(
         user_id=pk.removeprefix(_USER_CART),
         sku=str(line["sku"]),
@@ -59,8 +62,11 @@ def cart_item_added(record: dict[str, Any]) -> list[DomainEvent[CartItemAdded]]:
     ]
 
 
-def _when(change: dict[str, Any]) -> str:
-    """When the table changed (the stream's own time, epoch seconds), in ISO-8601 UTC."""
-    seconds = float(change.get("ApproximateCreationDateTime", 0))
+def _when(change: dict[str, Any], line: dict[str, Any]) -> str:
+    """When the table changed (the stream's own time, epoch seconds), in ISO-8601 UTC; the
+    line's first add when a record lacks it."""
+    if "ApproximateCreationDateTime" not in change:
+        return str(line.get("added_at", ""))
+    seconds = float(change["ApproximateCreationDateTime"])
     moment = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
     return moment.replace("+00:00", "Z")

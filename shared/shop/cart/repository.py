@@ -165,13 +165,30 @@ class CartRepository:
         item = {**line, "pk": _pk(owner), "sk": f"LINE#{line['sku']}"}
         return put_write(item, condition="attribute_not_exists(pk)")
 
-    def add_to_line(self, owner: str, sku: str, quantity: int, *, most: int) -> dict[str, Any]:
-        """Add `quantity` to an existing line, atomically, if the total stays within `most`."""
+    def add_to_line(
+        self,
+        owner: str,
+        sku: str,
+        quantity: int,
+        *,
+        most: int,
+        product_id: str,
+        correlation_id: str = "",
+    ) -> dict[str, Any]:
+        """Add `quantity` to an existing line, atomically, if the total stays within `most`; the
+        line keeps this request's correlation id and its product (lines from before carts
+        held it gain it), which its CartItemAdded carries."""
         return update_write(
             line_key(owner, sku),
-            "SET quantity = quantity + :q",
+            "SET quantity = quantity + :q, correlation_id = :c, "
+            "product_id = if_not_exists(product_id, :p)",
             condition="attribute_exists(pk) AND quantity <= :room",
-            values={":q": quantity, ":room": most - quantity},
+            values={
+                ":q": quantity,
+                ":room": most - quantity,
+                ":c": correlation_id,
+                ":p": product_id,
+            },
         )
 
     def set_line(self, owner: str, sku: str, quantity: int) -> dict[str, Any]:

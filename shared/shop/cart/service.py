@@ -171,7 +171,14 @@ def add_item(owner: str, sku: str, quantity: int, *, correlation_id: str = "") -
         if codes[0] != "ConditionalCheckFailed":
             continue  # a transaction conflict: try again
         # The line exists: add to it, atomically, within the per-line limit.
-        more = repo.add_to_line(owner, sku, quantity, most=MAX_LINE_QUANTITY)
+        more = repo.add_to_line(
+            owner,
+            sku,
+            quantity,
+            most=MAX_LINE_QUANTITY,
+            product_id=record.product_id,
+            correlation_id=correlation_id,
+        )
         codes = _transact([more, _touch_meta(owner)])
         if codes is None:
             return _line_change(owner, sku)

@@ -52,8 +52,9 @@ Scheme = Literal["cosine", "lift", "count"]
 
 @dataclass(frozen=True)
 class Basket:
-    """What one order bought: product ids (each once), when ("YYYY-MM-DD HH:MM:SS") and by
-    whom (None: a guest)."""
+    """What one order bought: product ids (each once), when (a time that sorts as text: the
+    service stores ISO-8601 UTC, the data set's own "YYYY-MM-DD HH:MM:SS" in the offline
+    evaluation) and by whom (None: a guest)."""
 
     customer: str | None
     at: str

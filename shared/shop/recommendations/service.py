@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -59,8 +60,9 @@ from shop.recommendations.repository import (
 
 MODEL_KEY = "models/current.json.gz"
 _EMPTY = Model({}, (), 0)
+RETRY_SECONDS = 10.0  # after a failed refresh
 _CHECK_WORKERS = 8  # stock reads in flight at once
-SHOWABLE_SECONDS = 20.0  # how long a product's status and stock are taken as known
+SHOWABLE_SECONDS = 10.0  # how long a product's status and stock are taken as known
 _CHECKED_MOST = 100_000  # products remembered at most (then forgotten at once)
 _checked: dict[str, tuple[float, tuple[str, Money] | None]] = {}
 
@@ -90,7 +92,9 @@ _loaded = _LoadedModel()
 
 
 def current_model() -> Model:
-    """The latest published model; an empty one before the first training."""
+    """The latest published model; an empty one before the first training. When S3 cannot
+    say (an outage, a throttle, an artefact this code cannot read), the model in memory goes on
+    serving and S3 is asked again within RETRY_SECONDS: a failed refresh never fails a page."""
     interval = recommendation_model_refresh_seconds()
     checked_at = _loaded.checked_at
     if checked_at is not None and time.monotonic() - checked_at < interval:
@@ -100,6 +104,7 @@ def current_model() -> Model:
             return _loaded.model
         s3 = aws.client("s3")
         bucket = recommendation_model_bucket()
+        checked = time.monotonic()
         try:
             etag = s3.head_object(Bucket=bucket, Key=MODEL_KEY)["ETag"]
             if etag != _loaded.etag:
@@ -108,11 +113,19 @@ def current_model() -> Model:
                 _loaded.etag = response["ETag"]
                 logger.info("model loaded", extra={"etag": _loaded.etag})
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
-                raise
-            _loaded.model, _loaded.etag = _EMPTY, None  # not trained yet: popular from catalog
-        _loaded.checked_at = time.monotonic()
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                _loaded.model, _loaded.etag = _EMPTY, None  # not trained yet: popular ones
+            else:
+                checked = _retry_soon(checked, interval)
+        except Exception:
+            checked = _retry_soon(checked, interval)
+        _loaded.checked_at = checked
         return _loaded.model
+
+
+def _retry_soon(now_: float, interval: float) -> float:
+    logger.exception("model not refreshed: serving the one in memory", extra={"etag": _loaded.etag})
+    return now_ - interval + min(interval, RETRY_SECONDS)
 
 
 def publish_model(model: Model) -> int:
@@ -168,7 +181,11 @@ def _showable(product_ids: list[str]) -> dict[str, tuple[str, Money] | None]:
         return known
     products = catalog().get_many(missing)
     active = [products[p] for p in missing if p in products and products[p].status == "active"]
-    stocked = list(_stock_readers().map(lambda p: any_in_stock(v.sku for v in p.variants), active))
+    # Each read in the invocation's own context: locally, that is the function's environment
+    # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
+    readers = _stock_readers()
+    futures = [readers.submit(copy_context().run, _in_stock, product) for product in active]
+    stocked = [future.result() for future in futures]
     fresh: dict[str, tuple[str, Money] | None] = dict.fromkeys(missing)
     for product, in_stock in zip(active, stocked, strict=True):
         if in_stock:
@@ -177,6 +194,10 @@ def _showable(product_ids: list[str]) -> dict[str, tuple[str, Money] | None]:
         _checked.clear()
     _checked.update((p, (moment, shown)) for p, shown in fresh.items())
     return known | fresh
+
+
+def _in_stock(product: Product) -> bool:
+    return any_in_stock(v.sku for v in product.variants)
 
 
 @cache
