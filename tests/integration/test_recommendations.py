@@ -278,3 +278,40 @@ def test_a_product_archived_or_sold_out_while_shown_leaves_the_list(
     assert sold_out.status_code == 200, sold_out.text
     # Within the service's 10 s of taking a product's status and stock as known.
     eventually(lambda: not ({bulb["product_id"], fuse["product_id"]} & shown()), timeout=20)
+
+
+def test_a_cancelled_order_leaves_the_history_even_when_its_events_arrive_out_of_order(
+    api: Api, platform: LocalPlatform, lanterns: dict[str, dict[str, Any]]
+) -> None:
+    shopper = unique("changed-mind")
+    placed = order_of(shopper, [sku_of(lanterns["stand"])])
+    put_on_bus(platform, placed)
+    eventually(lambda: len(activity(platform, shopper, "BASKET#")) == 1)
+    assert recommended(api, "/recommendations", user=shopper, limit=3)[0] == (
+        lanterns["stand"]["product_id"],
+        "bought again",
+    )
+    put_on_bus(platform, cancelled_of(placed))
+    eventually(lambda: activity(platform, shopper, "BASKET#") == [])
+    mine = recommended(api, "/recommendations", user=shopper, limit=3)
+    assert "bought again" not in {reason for _, reason in mine}
+
+    # Queues keep no order: a cancellation first, then its placement, still no basket.
+    late = order_of(shopper, [sku_of(lanterns["wick"])])
+    put_on_bus(platform, cancelled_of(late))
+    eventually(lambda: len(activity(platform, shopper, "CANCELLED#")) == 2)
+    put_on_bus(platform, late)
+    platform.wait_until_idle(30)
+    assert activity(platform, shopper, "BASKET#") == []
+
+
+def cancelled_of(placed: dict[str, Any]) -> dict[str, Any]:
+    """The OrderCancelled of an OrderPlaced's detail."""
+    order_id = placed["data"]["order_id"]
+    return {
+        **placed,
+        "event_id": f"OrderCancelled:{order_id}",
+        "event_type": "OrderCancelled",
+        "occurred_at": "2026-12-01T11:00:00.000Z",
+        "data": {**placed["data"], "status": "CANCELLED"},
+    }

@@ -3,6 +3,7 @@
     pk = SHOPPER#<user_id>   sk = BASKET#<at>#<order_id>    products, at: one placed order
     pk = SHOPPER#<user_id>   sk = SEEN#<at>#<product_id>    kind ("view" | "cart"), expires_at
     pk = GUEST#<order_id>    sk = BASKET#<at>#<order_id>    a guest's basket (imported history)
+    pk = SHOPPER#<user_id>   sk = CANCELLED#<order_id>      a cancelled order: never a basket
 
 Every write is a put keyed by what happened (the order, the moment and the product), so a
 redelivered event writes the same item again and changes nothing. A shopper's history and
@@ -15,13 +16,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from shop.dynamo import batch_write, query_page, scan_all
+from shop.dynamo import batch_get, batch_write, delete_item, query_all, query_page, scan_all
 from shop.recommendations.model import Basket
 
 SeenKind = Literal["view", "cart"]
 
 _BASKET = "BASKET#"
 _SEEN = "SEEN#"
+_CANCELLED = "CANCELLED#"
+_CANCELLED_KEPT_DAYS = 30  # long past any redelivery of the order's OrderPlaced
 SESSION_SECONDS = 24 * 3600  # what a shopper looked at within a day is their session
 SESSION_ITEMS = 20  # the latest seen products read for a session
 HISTORY_ITEMS = 50  # the latest baskets read for a history (the model uses as many)
@@ -91,6 +94,33 @@ class ShopperActivity:
             limit=SESSION_ITEMS,
         )
         return [Seen(str(i["product_id"]), str(i["at"]), i["kind"]) for i in reversed(items)]
+
+    def forget_order(self, user_id: str, order_id: str, now: int) -> int:
+        """A cancelled order leaves the shopper's history: its basket is deleted, and a marker
+        keeps a late or redelivered OrderPlaced from writing it again. Returns the baskets
+        deleted (0 on a repeat)."""
+        pk = shopper_pk(user_id)
+        marker = {"pk": pk, "sk": f"{_CANCELLED}{order_id}", "order_id": order_id}
+        batch_write(self.table_name, [{**marker, "expires_at": now + _CANCELLED_KEPT_DAYS * 86400}])
+        baskets = query_all(
+            self.table_name,
+            "pk = :pk AND begins_with(sk, :basket)",
+            {":pk": pk, ":basket": _BASKET},
+        )
+        deleted = 0
+        for item in baskets:
+            if item.get("order_id") == order_id:
+                delete_item(self.table_name, {"pk": {"S": pk}, "sk": {"S": str(item["sk"])}})
+                deleted += 1
+        return deleted
+
+    def cancelled(self, orders: Iterable[tuple[str, str]]) -> set[str]:
+        """Of these (user id, order id) pairs, the orders that were cancelled."""
+        keys = [
+            {"pk": {"S": shopper_pk(user)}, "sk": {"S": f"{_CANCELLED}{order}"}}
+            for user, order in sorted(set(orders))
+        ]
+        return {str(item["order_id"]) for item in batch_get(self.table_name, keys)}
 
     def every_basket(self) -> Iterator[Basket]:
         """Every basket of every shopper and guest: the training job's input. A Scan, which is

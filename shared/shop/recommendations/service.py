@@ -41,7 +41,7 @@ from shop.events import DomainEvent
 from shop.inventory.service import any_in_stock
 from shop.money import Money
 from shop.observability import get_logger
-from shop.orders.events import OrderPlaced
+from shop.orders.events import OrderCancelled, OrderPlaced
 from shop.recommendations import model as learnt
 from shop.recommendations.model import Basket, Model
 from shop.recommendations.models import (
@@ -290,19 +290,24 @@ def record_view(user_id: str, product_id: str) -> ViewRecorded:
 
 # ----------------------------------------------------------------------------- live events
 def learn_from_events(events: Sequence[DomainEvent[Any]]) -> None:
-    """Placed orders join their shopper's history; cart adds join their session. One batch
-    write for the lot; every item is keyed by what happened, so a repeat rewrites it alone."""
-    orders = [e for e in events if isinstance(e.data, OrderPlaced)]
+    """Placed orders join their shopper's history, cancelled ones leave it; cart adds join
+    their session. One batch write for the new items; every item is keyed by what happened,
+    so a repeat rewrites it alone. A cancellation leaves a marker first, so an OrderPlaced
+    that arrives after its OrderCancelled (queues do not keep order) writes nothing."""
+    store = activity()
+    for event in events:
+        if isinstance(event.data, OrderCancelled):
+            store.forget_order(event.data.user_id, event.data.order_id, int(now()))
+    placed = [e.data for e in events if isinstance(e.data, OrderPlaced)]
+    cancelled = store.cancelled((order.user_id, order.order_id) for order in placed)
     owners = {
         sku: record.product_id
-        for sku, record in get_skus(
-            sorted({line.sku for e in orders for line in e.data.lines})
-        ).items()
+        for sku, record in get_skus(sorted({line.sku for o in placed for line in o.lines})).items()
     }
     items: list[dict[str, object]] = []
     for event in events:
         data = event.data
-        if isinstance(data, OrderPlaced):
+        if isinstance(data, OrderPlaced) and data.order_id not in cancelled:
             skus = [line.sku for line in data.lines]
             products = tuple(dict.fromkeys(owners[s] for s in skus if s in owners))
             if products:
@@ -311,7 +316,7 @@ def learn_from_events(events: Sequence[DomainEvent[Any]]) -> None:
         elif isinstance(data, CartItemAdded):
             seen = Seen(data.product_id, data.added_at, "cart")
             items.append(seen_item(data.user_id, seen, int(now())))
-    activity().record(items)
+    store.record(items)
 
 
 # ----------------------------------------------------------------------------- history import
