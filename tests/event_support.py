@@ -39,6 +39,49 @@ def order_event(kind: str, user: str, order_id: str | None = None) -> dict[str, 
     }
 
 
+class BusObserver:
+    """A queue of the test's own behind a rule of its own on the shop's bus: the events a
+    pattern matches, as any consumer would receive them. `close()` (or leaving a `with`) takes
+    the rule away."""
+
+    def __init__(self, platform: LocalPlatform, name: str, pattern: dict[str, Any]) -> None:
+        self.sqs, self.events = (
+            emulator_client(platform, "sqs"),
+            emulator_client(platform, "events"),
+        )
+        self.bus = platform.environment["EVENT_BUS_NAME"]
+        self.queue = self.sqs.create_queue(QueueName=unique(f"observe-{name}"))["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])
+        self.rule = unique(f"{name}-rule")
+        self.events.put_rule(
+            Name=self.rule, EventBusName=self.bus, EventPattern=json.dumps(pattern)
+        )
+        self.events.put_targets(
+            Rule=self.rule,
+            EventBusName=self.bus,
+            Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}],
+        )
+
+    def envelopes(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        """The envelopes that arrived (up to ten), taken off the queue."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+        ).get("Messages", [])
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def close(self) -> None:
+        self.events.remove_targets(Rule=self.rule, EventBusName=self.bus, Ids=["q"])
+        self.events.delete_rule(Name=self.rule, EventBusName=self.bus)
+
+    def __enter__(self) -> BusObserver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def put_on_bus(platform: LocalPlatform, detail: dict[str, Any], **overrides: str) -> None:
     entry = {
         "EventBusName": platform.environment["EVENT_BUS_NAME"],

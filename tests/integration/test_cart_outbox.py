@@ -11,8 +11,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from event_support import BusObserver
 
-from helpers import Api, emulator_client, product_payload, unique
+from helpers import Api, product_payload, unique
 from shop_local.auth import user_id
 from shop_local.platform import LocalPlatform
 
@@ -20,31 +21,18 @@ SCHEMA = Path(__file__).resolve().parents[2] / "events" / "schemas" / "CartItemA
 
 
 class Observer:
-    """A queue behind a rule of the test's own on the shop's bus: the cart's events as any
-    consumer would receive them."""
+    """The cart's events on the bus, kept as they arrive."""
 
-    def __init__(self, platform: LocalPlatform) -> None:
-        self.sqs = emulator_client(platform, "sqs")
-        self.queue = self.sqs.create_queue(QueueName=unique("observe-cart"))["QueueUrl"]
+    def __init__(self, bus: BusObserver) -> None:
+        self.bus = bus
         self.seen: list[dict[str, Any]] = []
 
-    def arn(self) -> str:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
-
     def drain(self) -> None:
-        while True:
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not messages:
-                return
-            for message in messages:
-                envelope = json.loads(message["Body"])
+        while envelopes := self.bus.envelopes():
+            for envelope in envelopes:
                 assert envelope["source"] == "shop.cart"
                 assert envelope["detail-type"] == "CartItemAdded"
                 self.seen.append(envelope["detail"])
-                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
 
     def of(self, sku: str) -> list[dict[str, Any]]:
         self.drain()
@@ -61,19 +49,9 @@ class Observer:
 
 @pytest.fixture(scope="module")
 def observer(platform: LocalPlatform) -> Iterator[Observer]:
-    events = emulator_client(platform, "events")
-    bus = platform.environment["EVENT_BUS_NAME"]
-    observing = Observer(platform)
-    rule = unique("cart-rule")
-    events.put_rule(
-        Name=rule,
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["shop.cart"], "detail-type": ["CartItemAdded"]}),
-    )
-    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": observing.arn()}])
-    yield observing
-    events.remove_targets(Rule=rule, EventBusName=bus, Ids=["q"])
-    events.delete_rule(Name=rule, EventBusName=bus)
+    bus = BusObserver(platform, "cart", {"source": ["shop.cart"], "detail-type": ["CartItemAdded"]})
+    yield Observer(bus)
+    bus.close()
 
 
 def new_sku(api: Api) -> tuple[str, str]:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from event_support import BusObserver
 
-from helpers import Api, assert_error, emulator_client, product_payload, unique
+from helpers import Api, assert_error, product_payload, unique
 from shop_local.platform import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,32 +151,18 @@ def test_an_idempotency_key_reused_with_another_body_is_refused(api: Api) -> Non
 
 
 def test_product_changes_are_published_on_the_event_bus(api: Api, platform: LocalPlatform) -> None:
-    sqs, events = emulator_client(platform, "sqs"), emulator_client(platform, "events")
-    bus = platform.environment["EVENT_BUS_NAME"]
-    queue = sqs.create_queue(QueueName=unique("observe-catalog"))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    rule = unique("catalog-rule")
-    events.put_rule(
-        Name=rule,
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["shop.catalog"], "detail-type": ["ProductChanged"]}),
-    )
-    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    pattern = {"source": ["shop.catalog"], "detail-type": ["ProductChanged"]}
+    with BusObserver(platform, "catalog", pattern) as observer:
+        product = create(api, headers={"X-Correlation-Id": "trace-me-123"})
+        api.delete(f"/admin/products/{product['product_id']}", user="alice", admin=True)
 
-    product = create(api, headers={"X-Correlation-Id": "trace-me-123"})
-    api.delete(f"/admin/products/{product['product_id']}", user="alice", admin=True)
-
-    seen: dict[int, dict[str, Any]] = {}
-    deadline = time.monotonic() + 15
-    while len(seen) < 2 and time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", []):
-            detail = json.loads(message["Body"])["detail"]
-            if detail["data"]["product_id"] == product["product_id"]:
-                seen[detail["data"]["version"]] = detail
+        seen: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + 15
+        while len(seen) < 2 and time.monotonic() < deadline:
+            for envelope in observer.envelopes(wait_seconds=1):
+                detail = envelope["detail"]
+                if detail["data"]["product_id"] == product["product_id"]:
+                    seen[detail["data"]["version"]] = detail
     schema = json.loads((REPO / "events" / "schemas" / "ProductChanged.json").read_text())
     for detail in seen.values():
         jsonschema.validate(detail, schema)

@@ -22,6 +22,7 @@ from checkout_support import (
     stocked_sku,
     wait_for,
 )
+from event_support import BusObserver
 
 from helpers import Api, assert_error, emulator_client, product_payload, unique
 from shop import faults
@@ -374,40 +375,27 @@ def test_checkouts_and_orders_are_visible_to_their_owner_only(
 def test_order_placed_is_published_with_the_callers_correlation_id_and_matches_its_schema(
     api: Api, platform: LocalPlatform
 ) -> None:
-    sqs, events = emulator_client(platform, "sqs"), emulator_client(platform, "events")
-    queue = sqs.create_queue(QueueName=unique("observe-orders"))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    rule = unique("orders-rule")
-    bus = platform.environment["EVENT_BUS_NAME"]
-    events.put_rule(
-        Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": ["shop.orders"]})
-    )
-    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    sku = stocked_sku(api, 5)
-    user = unique("buyer")
-    fill_cart(api, user, {sku: 1})
-    trace = unique("trace")
-    response = api.post(
-        "/checkout",
-        json={"payment_method": "pm_card_visa", "shipping_address": ADDRESS},
-        user=user,
-        headers={"Idempotency-Key": unique("k"), "X-Correlation-Id": trace},
-    )
-    assert response.headers["X-Correlation-Id"] == trace
-    view = wait_for(api, user, response.json()["checkout_id"])
-    schema = json.loads((EVENT_SCHEMAS / "OrderPlaced.json").read_text())
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            envelope = json.loads(message["Body"])
-            if envelope["detail"]["data"]["order_id"] == view["order_id"]:
-                assert envelope["detail-type"] == "OrderPlaced"
-                jsonschema.validate(envelope["detail"], schema)
-                # The caller's correlation id followed the request through the saga.
-                assert envelope["detail"]["correlation_id"] == trace
-                return
-    raise AssertionError("OrderPlaced never arrived")
+    with BusObserver(platform, "orders", {"source": ["shop.orders"]}) as observer:
+        sku = stocked_sku(api, 5)
+        user = unique("buyer")
+        fill_cart(api, user, {sku: 1})
+        trace = unique("trace")
+        response = api.post(
+            "/checkout",
+            json={"payment_method": "pm_card_visa", "shipping_address": ADDRESS},
+            user=user,
+            headers={"Idempotency-Key": unique("k"), "X-Correlation-Id": trace},
+        )
+        assert response.headers["X-Correlation-Id"] == trace
+        view = wait_for(api, user, response.json()["checkout_id"])
+        schema = json.loads((EVENT_SCHEMAS / "OrderPlaced.json").read_text())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for envelope in observer.envelopes(wait_seconds=1):
+                if envelope["detail"]["data"]["order_id"] == view["order_id"]:
+                    assert envelope["detail-type"] == "OrderPlaced"
+                    jsonschema.validate(envelope["detail"], schema)
+                    # The caller's correlation id followed the request through the saga.
+                    assert envelope["detail"]["correlation_id"] == trace
+                    return
+        raise AssertionError("OrderPlaced never arrived")
