@@ -14,6 +14,11 @@ def now() -> float:
 
 
 def iso_now() -> str:
-    return (
-        datetime.fromtimestamp(now(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return iso_at(now())
+
+
+def iso_at(seconds: float) -> str:
+    """A moment (seconds since the epoch) as the shop writes times: ISO-8601 UTC, to the
+    millisecond, with a Z ("2026-12-01T10:00:00.000Z"), so that times sort as text."""
+    moment = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")

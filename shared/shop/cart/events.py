@@ -5,11 +5,11 @@ something the shopper chose to buy)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field
 
+from shop.clock import iso_at
 from shop.dynamo import from_item
 from shop.events import DomainEvent, EventPayload
 
@@ -67,6 +67,4 @@ def _when(change: dict[str, Any], line: dict[str, Any]) -> str:
     line's first add when a record lacks it."""
     if "ApproximateCreationDateTime" not in change:
         return str(line.get("added_at", ""))
-    seconds = float(change["ApproximateCreationDateTime"])
-    moment = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-    return moment.replace("+00:00", "Z")
+    return iso_at(float(change["ApproximateCreationDateTime"]))

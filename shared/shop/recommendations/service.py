@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from datetime import UTC, datetime, timedelta
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,11 +27,10 @@ from botocore.exceptions import ClientError
 from shop import aws
 from shop.cart.events import CartItemAdded
 from shop.catalog.models import Product
-from shop.catalog.repository import CatalogRepository
 from shop.catalog.service import get_skus
-from shop.clock import iso_now, now
+from shop.catalog.service import repository as catalog
+from shop.clock import iso_at, iso_now, now
 from shop.config import (
-    catalog_table,
     recommendation_model_bucket,
     recommendation_model_refresh_seconds,
     recommendations_table,
@@ -71,10 +70,6 @@ logger = get_logger("recommendations")
 
 def activity() -> ShopperActivity:
     return ShopperActivity(recommendations_table())
-
-
-def catalog() -> CatalogRepository:
-    return CatalogRepository(catalog_table())
 
 
 # ----------------------------------------------------------------------------- the artefact
@@ -251,7 +246,7 @@ def bought_together(product_id: str, limit: int) -> Recommendations:
     neighbours: Iterator[tuple[str, Reason]] = (
         (p, "bought together") for p, _ in learnt.bought_together(model, product_id, learnt.K)
     )
-    candidates = _chain(neighbours, _popular(model))
+    candidates = chain(neighbours, _popular(model))
     return Recommendations(items=_sellable(candidates, limit, {product_id}))
 
 
@@ -263,18 +258,13 @@ def for_shopper(user_id: str, limit: int) -> Recommendations:
     history = store.history(user_id)
     session = [seen.product_id for seen in store.session(user_id, _session_start())]
     ranked = learnt.for_you(model, history, session, 3 * limit + 10)
-    candidates = _chain(((p, reason) for p, _, reason in ranked), _popular(model))  # type: ignore[misc]
+    mine: Iterator[tuple[str, Reason]] = ((p, reason) for p, _, reason in ranked)  # type: ignore[misc]
+    candidates = chain(mine, _popular(model))
     return Recommendations(items=_sellable(candidates, limit, set()))
 
 
-def _chain(*parts: Iterable[tuple[str, Reason]]) -> Iterator[tuple[str, Reason]]:
-    for part in parts:
-        yield from part
-
-
 def _session_start() -> str:
-    start = datetime.fromtimestamp(now(), UTC) - timedelta(seconds=SESSION_SECONDS)
-    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_at(now() - SESSION_SECONDS)
 
 
 def record_view(user_id: str, product_id: str) -> ViewRecorded:
