@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--moto-port", type=int, default=0)
     serve.add_argument("--demo", action="store_true", help="load the demo catalog and stock")
+    serve.add_argument(
+        "--fresh",
+        action="store_true",
+        help="forget what the last run left in the state folder (data, payments, search index)",
+    )
     serve.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     serve.add_argument("--openapi", type=Path, default=DEFAULT_OPENAPI)
     serve.add_argument(
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         openapi_path=args.openapi.resolve(),
         parameter_overrides=dict(item.split("=", 1) for item in args.parameter_overrides),
     )
+    if args.fresh:
+        platform.forget_state()
     return _serve(platform, args.demo)
 
 

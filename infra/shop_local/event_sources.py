@@ -27,6 +27,7 @@ from typing import Any
 
 from shop import aws
 from shop_local.functions import FunctionError, LocalFunctions
+from shop_local.persistence import StreamCheckpoints
 from shop_local.provision import ACCOUNT, REGION
 from shop_local.schedules import parse_schedule
 
@@ -50,10 +51,14 @@ class EventSource(threading.Thread):
 
 
 def mapping_source(
-    functions: LocalFunctions, function: str, kind: str, props: dict[str, Any]
+    functions: LocalFunctions,
+    function: str,
+    kind: str,
+    props: dict[str, Any],
+    checkpoints: StreamCheckpoints | None = None,
 ) -> EventSource | None:
     """The poller for one of a function's `SQS` or `DynamoDB` events (its resolved Properties);
-    None for other event types."""
+    None for other event types. Stream pollers resume from `checkpoints` when given."""
     if not props.get("Enabled", True):
         return None
     report_failures = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
@@ -88,6 +93,7 @@ def mapping_source(
                 report_failures=report_failures,
             ),
             on_failure_queue=_queue_url(failure_arn) if failure_arn else None,
+            checkpoints=checkpoints,
         )
     return None
 
@@ -413,8 +419,10 @@ class StreamPoller(EventSource):
         starting_position: str = "LATEST",
         policy: StreamRetryPolicy | None = None,
         on_failure_queue: str | None = None,
+        checkpoints: StreamCheckpoints | None = None,
     ) -> None:
         super().__init__(f"stream:{function}")
+        self.checkpoints = checkpoints
         self.functions, self.function = functions, function
         self.stream_arn = stream_arn
         self.batch_size = batch_size
@@ -432,11 +440,7 @@ class StreamPoller(EventSource):
                 ]
                 for shard in shards:
                     if shard["ShardId"] not in iterators:
-                        iterators[shard["ShardId"]] = streams.get_shard_iterator(
-                            StreamArn=self.stream_arn,
-                            ShardId=shard["ShardId"],
-                            ShardIteratorType=self.starting_position,
-                        )["ShardIterator"]
+                        iterators[shard["ShardId"]] = self._iterator(streams, shard["ShardId"])
                 delivered = False
                 for shard_id, iterator in list(iterators.items()):
                     if iterator is None:
@@ -447,6 +451,9 @@ class StreamPoller(EventSource):
                         delivered = True
                         self.idle.clear()
                         self._deliver(shard_id, [self._record(r) for r in response["Records"]])
+                        if self.checkpoints is not None:
+                            last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+                            self.checkpoints.advance(self.name, shard_id, last)
             except Exception:
                 if self.stopping.is_set():
                     return
@@ -455,6 +462,20 @@ class StreamPoller(EventSource):
             if not delivered:
                 self.idle.set()
                 self.stopping.wait(0.2)
+
+    def _iterator(self, streams: Any, shard_id: str) -> str:
+        """Where this poller starts reading: after the last record it delivered before a
+        restart, else where its mapping says."""
+        at = self.checkpoints.position(self.name, shard_id) if self.checkpoints else None
+        where: dict[str, str] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": at}
+            if at is not None
+            else {"ShardIteratorType": self.starting_position}
+        )
+        iterator: str = streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, **where
+        )["ShardIterator"]
+        return iterator
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record as Lambda passes it: its creation time in epoch seconds (boto3 parsed it

@@ -33,6 +33,7 @@ from __future__ import annotations
 import bisect
 import collections
 import contextlib
+import hashlib
 import inspect
 import os
 import sys
@@ -498,6 +499,12 @@ def _get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) ->
 
 def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
     _originals["stream_add"](self, old, new)
+    if self.items:
+        # moto draws a random eventID; one derived from the table and the sequence number is
+        # as unique, and the same when a restart replays the write (consumers key on it).
+        record = self.items[-1].record
+        name = f"{self.table.name}:{record['dynamodb']['SequenceNumber']}"
+        record["eventID"] = hashlib.sha256(name.encode()).hexdigest()[:32]
     excess = len(self.items) - KEEP_STREAM_RECORDS
     if excess > 0:
         # moto numbers a record `starting_sequence_number + its position`: move the start.

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -34,6 +35,7 @@ from shop_local.functions import (
     shared_environment,
 )
 from shop_local.gateway import Gateway, LocalRoute
+from shop_local.persistence import EmulatorState, StreamCheckpoints, forget_saved_state
 from shop_local.provision import REGION, Provisioner
 from shop_local.stripe_emulator import StripeEmulator
 from shop_local.template import Template
@@ -151,6 +153,8 @@ class LocalPlatform:
     # Load the demo catalog and stock before API routes answer (they answer 503 until then).
     demo: bool = False
     demo_summary: Any = None
+    # Keep the emulators' state in `state_dir` across restarts (False: start empty each time).
+    keep_state: bool = True
 
     def start(self) -> LocalPlatform:
         self.moto_port = self.moto_port or free_port()
@@ -183,6 +187,10 @@ class LocalPlatform:
         )
         self.provisioner = Provisioner(self.template)
         self.provisioner.provision_all()
+        self.emulator_state: EmulatorState | None = None
+        if self.keep_state:
+            self.emulator_state = EmulatorState(self.state_dir)
+            self.emulator_state.restore(self.endpoint)
         specs = self.template.functions()
         resolve = lambda value: self.template.resolve(value, self.provisioner.lookup)  # noqa: E731
         self.function_environments = function_environments(specs, resolve)
@@ -190,7 +198,9 @@ class LocalPlatform:
         self.environment = shared_environment(self.function_environments)
         apply_environment(self.environment)
         self._seed_local_secrets()
-        self.stripe = StripeEmulator(free_port()).start()
+        self.stripe = StripeEmulator(
+            free_port(), self.state_dir if self.keep_state else None
+        ).start()
         os.environ["STRIPE_API_BASE"] = self.stripe.url  # read by shop.payments; unset on AWS
         self.functions = LocalFunctions(
             specs,
@@ -236,6 +246,11 @@ class LocalPlatform:
             self.gateway.ready.set()
         return self
 
+    def forget_state(self) -> None:
+        """Start empty: remove what earlier runs kept in the state folder (not its keys)."""
+        forget_saved_state(self.state_dir)
+        shutil.rmtree(self.state_dir / "search-index", ignore_errors=True)
+
     def stop(self) -> None:
         for source in self.sources:
             source.stop()
@@ -246,6 +261,8 @@ class LocalPlatform:
         lambda_seam.uninstall()
         eventbridge.uninstall()
         self.stripe.stop()
+        if self.emulator_state is not None:
+            self.emulator_state.save()
         self.moto.stop()
 
     def __enter__(self) -> LocalPlatform:
@@ -259,13 +276,18 @@ class LocalPlatform:
         # Schedule and EventBridgeRule events were made rules when provisioning: their targets
         # are reached through shop_local.eventbridge, and schedules fire below.
         delivered_by_rules = ("Api", "Schedule", "EventBridgeRule", "CloudWatchEvent")
+        checkpoints = (
+            StreamCheckpoints(self.state_dir / "stream-checkpoints.json")
+            if self.keep_state
+            else None
+        )
         for spec in self.template.functions():
             for event_name, event in spec.events.items():
                 kind = str(event.get("Type"))
                 if kind in delivered_by_rules:
                     continue
                 props = resolve(event.get("Properties", {}))
-                source = mapping_source(self.functions, spec.logical_id, kind, props)
+                source = mapping_source(self.functions, spec.logical_id, kind, props, checkpoints)
                 if source is None:
                     log.warning(
                         "%s.%s: event type %s is not run locally", spec.logical_id, event_name, kind
@@ -372,7 +394,12 @@ class LocalPlatform:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / PLATFORM_FILE).write_text(
             json.dumps(
-                {"url": self.url, "aws_endpoint": self.endpoint, "environment": self.environment},
+                {
+                    "url": self.url,
+                    "aws_endpoint": self.endpoint,
+                    # Local tools attached to this platform reach its Stripe emulator too.
+                    "environment": {**self.environment, "STRIPE_API_BASE": self.stripe.url},
+                },
                 indent=2,
             )
         )

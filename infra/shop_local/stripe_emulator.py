@@ -15,10 +15,10 @@ localstripe differs from Stripe, each in one small patch here:
   localstripe ignores the header, so an SDK retry after a lost response made a second charge;
 - the PaymentIntents list takes `created` (gt/gte/lt/lte) and lists newest first, as Stripe's;
 - the store is kept in memory: localstripe pickles its whole store to /tmp on every write
-  (several times per request: ~700 ms of a checkout after 500 checkouts, measured).
-  With a `state_file`, it is loaded at start and written every few seconds when it changed and
-  at stop (kill -9 loses at most those seconds); without one, a restart starts empty, as
-  before (the platform cleared the store at every start and never read the pickle back).
+  (several times per request: ~700 ms of a checkout after 500 checkouts, measured). With a
+  state folder, each write request's changes are journaled before it is answered
+  (shop_local.persistence.Journal), so a restart, even after `kill -9`, finds every payment
+  the shop was told about; without one, a start is empty.
 
 Test-only, in process only: `lose_responses` makes the emulator do the work of the next
 matching requests and then drop the connection before answering, as a lost response does.
@@ -27,9 +27,9 @@ matching requests and then drop the connection before answering, as a lost respo
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import operator
-import os
 import pickle
 import re
 import threading
@@ -45,6 +45,7 @@ from localstripe import resources
 from localstripe.errors import UserError
 
 from shop.clock import now
+from shop_local.persistence import COMPACT_AFTER_RECORDS, Journal
 
 # Stripe's documented test PaymentMethod ids -> a card number localstripe treats the same way
 # (localstripe declines charges on ...0341, where Stripe uses ...0002 for this id).
@@ -210,6 +211,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         except UserError as error:  # localstripe's errors, as its own middleware shapes them
             response = error.to_response()
         if isinstance(response, web.Response) and response.status not in _NOT_SAVED:
+            _scopes.add(scope)
             IDEMPOTENCY.saved[scope] = _Saved(
                 at=now(),
                 method=request.method,
@@ -271,17 +273,6 @@ def faults_pending() -> int:
         return sum(fault.left for fault in _lost)
 
 
-_writes = 0  # requests that may have changed the store, for StripeEmulator.persist
-
-
-@web.middleware
-async def count_writes_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    global _writes
-    if request.method in ("POST", "DELETE"):
-        _writes += 1
-    return await handler(request)
-
-
 @web.middleware
 async def lost_response_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
@@ -289,7 +280,10 @@ async def lost_response_middleware(request: web.Request, handler: Handler) -> we
     if fault is not None:
         # The work is done (and its answer saved under its key); the caller never hears it.
         if fault.forget_key:
-            IDEMPOTENCY.saved.pop(_scope(request, request.headers["Idempotency-Key"]), None)
+            scope = _scope(request, request.headers["Idempotency-Key"])
+            IDEMPOTENCY.saved.pop(scope, None)
+            _scopes.add(scope)
+            _journal_changes(request.path)
         if request.transport is not None:
             request.transport.abort()  # aiohttp then writes the answer nowhere
     return response
@@ -305,11 +299,18 @@ _by_type: dict[str, dict[str, Any]] = {}
 def _store_set(store: dict[str, Any], key: str, value: Any) -> None:
     dict.__setitem__(store, key, value)
     _by_type.setdefault(key.split(":", 1)[0], {})[key] = value
+    if _journal is not None:
+        _dirty[id(value)] = value
+        _deleted.discard(key)
 
 
 def _store_delete(store: dict[str, Any], key: str) -> None:
+    value = dict.get(store, key)
     dict.__delitem__(store, key)
     _by_type.get(key.split(":", 1)[0], {}).pop(key, None)
+    if _journal is not None:
+        _dirty.pop(id(value), None)
+        _deleted.add(key)
 
 
 def _store_clear(store: dict[str, Any]) -> None:
@@ -328,23 +329,128 @@ def _list_all(
     return listed
 
 
-def _save_store(path: Path) -> None:
-    """Write the store and the saved idempotency keys, atomically (a kill leaves the last)."""
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as f:
-        pickle.dump((dict(resources.store), IDEMPOTENCY.saved), f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, path)
+# ------------------------------------------------------------------------- durability
+# Each write request's changes are journaled before its answer is sent (shop_local.persistence):
+# the objects it changed (attribute writes are tracked), the keys it removed, the idempotency
+# answers it saved. Objects refer to each other (an intent to its charge): in the journal a
+# reference to a stored object is its store key, so a restart rebuilds one object per key.
+_journal: Journal | None = None
+_dirty: dict[int, Any] = {}  # id() -> object, changed since the last record
+_deleted: set[str] = set()
+_scopes: set[tuple[str, str]] = set()  # idempotency answers saved or dropped since
 
 
-def _load_store(path: Path) -> None:
-    resources.store.clear()
-    IDEMPOTENCY.clear()
-    if path.exists():
-        with open(path, "rb") as f:
-            objects, saved = pickle.load(f)  # our own file, in the platform's state folder
-        for key, value in objects.items():
-            _store_set(resources.store, key, value)
-        IDEMPOTENCY.saved.update(saved)
+def _forget_changes() -> None:
+    _dirty.clear()
+    _deleted.clear()
+    _scopes.clear()
+
+
+def _tracked_setattr(self: Any, name: str, value: Any) -> None:
+    object.__setattr__(self, name, value)
+    if _journal is not None:
+        _dirty[id(self)] = self
+
+
+def _key_of(obj: Any) -> str | None:
+    kind, ident = getattr(obj, "object", None), obj.__dict__.get("id")
+    return f"{kind}:{ident}" if isinstance(kind, str) and isinstance(ident, str) else None
+
+
+class _RecordPickler(pickle.Pickler):
+    def __init__(self, file: Any, store: dict[str, Any]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.store = store
+
+    def persistent_id(self, obj: Any) -> str | None:
+        if isinstance(obj, resources.StripeObject):
+            key = _key_of(obj)
+            if key is not None and dict.get(self.store, key) is obj:
+                return key
+        return None
+
+
+class _RecordUnpickler(pickle.Unpickler):
+    def __init__(self, file: Any, store: dict[str, Any]) -> None:
+        super().__init__(file)
+        self.store = store
+
+    def persistent_load(self, key: Any) -> Any:
+        return self.store.get(key)
+
+
+def _journal_changes(path: str) -> None:
+    """Append what the request just made (called before its answer is sent)."""
+    # The object a request addresses (`/v1/payment_intents/pi_.../capture`) may have changed
+    # inside a container attribute, which no attribute write shows.
+    parts = path.split("/")
+    if len(parts) > 3:
+        for kind in list(_by_type):
+            if (addressed := dict.get(resources.store, f"{kind}:{parts[3]}")) is not None:
+                _dirty[id(addressed)] = addressed
+    changed = {}
+    for obj in _dirty.values():
+        key = _key_of(obj)
+        if key is not None and dict.get(resources.store, key) is obj:
+            changed[key] = obj
+    deleted, scopes = sorted(_deleted), sorted(_scopes)
+    _forget_changes()
+    if _journal is None or not (changed or deleted or scopes):
+        return
+    states = io.BytesIO()
+    _RecordPickler(states, resources.store).dump([o.__dict__ for o in changed.values()])
+    answers = {scope: IDEMPOTENCY.saved.get(scope) for scope in scopes}
+    kinds = [(key, type(obj)) for key, obj in changed.items()]
+    _journal.append(pickle.dumps((kinds, states.getvalue(), deleted, answers)))
+
+
+def apply_journal(
+    store: dict[str, Any],
+    saved: dict[tuple[str, str], Any],
+    snapshot: bytes | None,
+    records: list[bytes],
+) -> None:
+    """Rebuild `store` and the idempotency answers from a snapshot and the records after it."""
+    if snapshot is not None:
+        objects, answers = pickle.loads(snapshot)  # our own files, in the state folder
+        for key, obj in objects.items():
+            store[key] = obj
+        saved.update(answers)
+    for record in records:
+        kinds, states, deleted, answers = pickle.loads(record)
+        for key, cls in kinds:  # first every object, so that references find them
+            if dict.get(store, key) is None:
+                store[key] = cls.__new__(cls)
+        for (key, _), state in zip(
+            kinds, _RecordUnpickler(io.BytesIO(states), store).load(), strict=True
+        ):
+            target = store[key]
+            target.__dict__.clear()
+            target.__dict__.update(state)
+        for key in deleted:
+            store.pop(key, None)
+        for scope, answer in answers.items():
+            if answer is None:
+                saved.pop(scope, None)
+            else:
+                saved[scope] = answer
+
+
+def _snapshot() -> bytes:
+    return pickle.dumps(
+        (dict(resources.store), dict(IDEMPOTENCY.saved)), protocol=pickle.HIGHEST_PROTOCOL
+    )
+
+
+@web.middleware
+async def journal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    finally:
+        if request.method in ("POST", "DELETE") or _dirty:
+            _journal_changes(request.path)
+            if _journal is not None and _journal.records >= COMPACT_AFTER_RECORDS:
+                _journal.compact(_snapshot())
 
 
 def _patch() -> None:
@@ -363,6 +469,7 @@ def _patch() -> None:
     resources.Store.__delitem__ = _store_delete
     resources.Store.clear = _store_clear
     resources.Store.dump_to_disk = lambda self: None
+    resources.StripeObject.__setattr__ = _tracked_setattr
     resources.StripeObject._api_list_all = classmethod(_list_all)
 
 
@@ -374,47 +481,36 @@ from localstripe.server import app  # noqa: E402  (after the patches, see _patch
 # sits after auth (keys are per account), and the per-write pickle goes.
 app.middlewares[:] = [
     lost_response_middleware,
-    count_writes_middleware,
+    journal_middleware,
     *(m for m in app.middlewares if m.__name__ != "save_store_middleware"),
     idempotency_middleware,
 ]
 
 
 class StripeEmulator:
-    PERSIST_EVERY_SECONDS = 5.0
-
-    def __init__(self, port: int, state_file: Path | None = None) -> None:
+    def __init__(self, port: int, state_dir: Path | None = None) -> None:
+        """`state_dir`: keep the store there across restarts (None: start empty)."""
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.state_file = state_file
+        self.journal = Journal(state_dir, "stripe") if state_dir is not None else None
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="localstripe", daemon=True)
-        self._persisted = -1  # the write count last persisted
 
     def start(self) -> StripeEmulator:
-        if self.state_file is None:
-            resources.store.clear()  # a clean start, whatever a previous run left in process
-            IDEMPOTENCY.clear()
-        else:
-            _load_store(self.state_file)
-            self._persisted = _writes
+        global _journal
+        resources.store.clear()  # whatever a previous run left in this process
+        IDEMPOTENCY.clear()
+        _forget_changes()
+        if self.journal is not None:
+            apply_journal(resources.store, IDEMPOTENCY.saved, *self.journal.recover())
+            self.journal.compact(_snapshot())
+            _forget_changes()
+            _journal = self.journal
         self._thread.start()
         if not self._started.wait(10):
             raise RuntimeError("localstripe did not start")
-        if self.state_file is not None:
-            self._loop.call_soon_threadsafe(self._persist_periodically)
         return self
-
-    def persist(self) -> None:
-        """Write the store now (runs on the emulator's loop, between requests)."""
-        if self.state_file is not None and _writes != self._persisted:
-            self._persisted = _writes
-            _save_store(self.state_file)
-
-    def _persist_periodically(self) -> None:
-        self.persist()
-        self._loop.call_later(self.PERSIST_EVERY_SECONDS, self._persist_periodically)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -433,8 +529,12 @@ class StripeEmulator:
 
     def stop(self) -> None:
         async def shutdown() -> None:
+            global _journal
             await self._runner.cleanup()
-            self.persist()
+            if self.journal is not None and _journal is self.journal:
+                _journal = None
+                self.journal.compact(_snapshot())  # the next start replays nothing
+                self.journal.close()
 
         future = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         future.result(timeout=10)

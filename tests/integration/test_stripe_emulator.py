@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,9 @@ import stripe
 
 from helpers import unique
 from shop_local import stripe_emulator
+from shop_local.persistence import Journal
 from shop_local.platform import LocalPlatform
+from shop_local.stripe_emulator import apply_journal
 
 API_KEY = "sk_test_shop_local"
 
@@ -173,11 +174,8 @@ def test_intents_are_listed_newest_first_and_filtered_by_creation_time(
     assert {i.id for i in made} <= {i.id for i in recent.auto_paging_iter()}
 
 
-def test_a_write_does_not_pickle_the_store_and_persist_does(
-    client: stripe.StripeClient,
-    platform: LocalPlatform,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+def test_a_write_journals_what_it_changed_not_the_whole_store(
+    client: stripe.StripeClient, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dumps: list[object] = []
     real_dump = pickle.dump
@@ -187,13 +185,19 @@ def test_a_write_does_not_pickle_the_store_and_persist_does(
         real_dump(obj, *args, **kwargs)
 
     monkeypatch.setattr(pickle, "dump", counting_dump)
+    journal = Journal(platform.state_dir, "stripe")
+    before = len(journal.recover()[1])
     intent = client.v1.payment_intents.create(intent_params(unique("store")))
     client.v1.payment_intents.capture(intent.id)
     assert dumps == []  # localstripe pickled all of it several times per request
-    state = tmp_path / "stripe.pickle"
-    monkeypatch.setattr(platform.stripe, "state_file", state)
-    platform.stripe.persist()
-    with open(state, "rb") as f:
-        objects, _keys = pickle.load(f)
-    assert objects[f"payment_intent:{intent.id}"].id == intent.id
-    assert not os.path.exists(state.with_name(state.name + ".partial"))
+    snapshot, records = journal.recover()
+    assert 2 <= len(records) - before <= 4  # a record per write (and webhook events)
+    assert max(len(r) for r in records[before:]) < 20_000  # the changes, not the store
+
+    # What a restart rebuilds from the state folder: the capture, one object per key.
+    store: dict[str, Any] = {}
+    apply_journal(store, {}, snapshot, records)
+    rebuilt = store[f"payment_intent:{intent.id}"]
+    assert rebuilt.status == "succeeded"
+    assert rebuilt.latest_charge is store[f"charge:{rebuilt.latest_charge.id}"]
+    assert rebuilt.latest_charge.captured
