@@ -27,6 +27,7 @@ from typing import Any
 
 from shop import aws
 from shop_local.functions import FunctionError, LocalFunctions
+from shop_local.moto_speed import stream_writes, wait_for_stream_writes
 from shop_local.persistence import StreamCheckpoints
 from shop_local.provision import ACCOUNT, REGION
 from shop_local.schedules import parse_schedule
@@ -408,6 +409,9 @@ def _seconds_iso(epoch: float) -> str:
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SHARDS_LISTED_EVERY_SECONDS = 10.0  # new shards come with a table's stream being re-enabled
+
+
 class StreamPoller(EventSource):
     def __init__(
         self,
@@ -433,15 +437,19 @@ class StreamPoller(EventSource):
     def run(self) -> None:
         streams = aws.client("dynamodbstreams")
         iterators: dict[str, str | None] = {}
+        shards_listed = 0.0
         while not self.stopping.is_set():
             try:
-                shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
-                    "Shards"
-                ]
-                for shard in shards:
-                    if shard["ShardId"] not in iterators:
-                        iterators[shard["ShardId"]] = self._iterator(streams, shard["ShardId"])
+                if time.monotonic() - shards_listed > SHARDS_LISTED_EVERY_SECONDS:
+                    shards = streams.describe_stream(StreamArn=self.stream_arn)[
+                        "StreamDescription"
+                    ]["Shards"]
+                    shards_listed = time.monotonic()
+                    for shard in shards:
+                        if shard["ShardId"] not in iterators:
+                            iterators[shard["ShardId"]] = self._iterator(streams, shard["ShardId"])
                 delivered = False
+                written = stream_writes()
                 for shard_id, iterator in list(iterators.items()):
                     if iterator is None:
                         continue
@@ -459,9 +467,12 @@ class StreamPoller(EventSource):
                     return
                 log.exception("reading %s failed", self.stream_arn)
                 delivered = False
+                written = None
             if not delivered:
                 self.idle.set()
-                self.stopping.wait(0.2)
+                # Wait for a write to any table's stream (or a second, or a stop), rather than
+                # reading every 0.2 s at idle: three pollers made 30 requests a second.
+                wait_for_stream_writes(written, 1.0, self.stopping)
 
     def _iterator(self, streams: Any, shard_id: str) -> str:
         """Where this poller starts reading: after the last record it delivered before a

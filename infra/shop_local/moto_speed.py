@@ -23,6 +23,9 @@
 
 4. moto's server finds the backend of every request by listing its own package folder (a
    listdir and ~150 isdir calls), under the one lock all requests share: listed once here.
+5. moto's server closes the connection after every answer (werkzeug's development server), so
+   each request paid a TCP connection and a new server thread: `MotoServer` keeps them open.
+6. Stream pollers read every 0.2 s at idle: `wait_for_stream_writes` wakes them on a write.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -35,6 +38,7 @@ import collections
 import contextlib
 import hashlib
 import inspect
+import io
 import os
 import sys
 import threading
@@ -48,11 +52,17 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.parser.utils import TMP_THREADS
+from werkzeug.serving import make_server
 
 from shop_local.moto_fidelity import _LOCK as DYNAMODB_LOCK
 
@@ -497,8 +507,36 @@ def _get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) ->
         return result
 
 
+_stream_written = threading.Condition()
+_stream_writes = 0  # records added to any table's stream, ever
+
+
+def stream_writes() -> int | None:
+    """How many stream records moto has added so far (None: moto as it is, not counted)."""
+    return _stream_writes if _installed else None
+
+
+def wait_for_stream_writes(seen: int | None, timeout: float, stop: threading.Event) -> None:
+    """Until a stream record is added after `seen` was read, `timeout` passes or `stop` is
+    set; without the count (moto as it is), a fifth of a second."""
+    if seen is None:
+        stop.wait(0.2)
+        return
+    deadline = time.monotonic() + timeout
+    with _stream_written:
+        while _stream_writes == seen and not stop.is_set():
+            left = min(deadline - time.monotonic(), 0.25)  # and look at `stop` now and then
+            if left <= 0:
+                return
+            _stream_written.wait(left)
+
+
 def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
+    global _stream_writes
     _originals["stream_add"](self, old, new)
+    with _stream_written:
+        _stream_writes += 1
+        _stream_written.notify_all()
     if self.items:
         # moto draws a random eventID; one derived from the table and the sequence number is
         # as unique, and the same when a restart replays the write (consumers key on it).
@@ -517,3 +555,71 @@ def _stream_get(self: StreamShard, start: int, quantity: int) -> list[dict[str, 
         self, max(start, self.starting_sequence_number), quantity
     )
     return records
+
+
+# ---------------------------------------------------------------------- moto's HTTP server
+class KeepAliveRequestHandler(MotoRequestHandler):
+    """moto's request handler with HTTP/1.1 keep-alive. Werkzeug's development server answers
+    every request with `Connection: close`, so each boto3 request opened a TCP connection and
+    the server started a thread for it (a checkout makes ~140 requests). Here a connection
+    serves request after request on one thread. Werkzeug closes because it cannot tell a body
+    the application left unread from the next request (after each answer it reads whatever
+    the socket holds): here the body is read in full before the application runs, and that
+    drain reads nothing. A request without a Content-Length still closes its connection."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: on a kept connection Nagle's algorithm
+    # would hold the body back for the client's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
+    _keep_alive = False
+    _socket_reader: Any = None
+
+    def make_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().make_environ()
+        length = self.headers.get("Content-Length", "0" if self.command == "GET" else None)
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "")
+        self._keep_alive = length is not None and length.isdigit() and not chunked
+        if self._keep_alive:
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length or 0)))
+            self._socket_reader, self.rfile = self.rfile, io.BytesIO()  # see run_wsgi
+        return environ
+
+    def run_wsgi(self) -> None:
+        try:
+            super().run_wsgi()
+        finally:
+            if self._socket_reader is not None:  # the next request is read from the socket
+                self.rfile, self._socket_reader = self._socket_reader, None
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and self._keep_alive:
+            return  # werkzeug's blanket close: this connection is safe to keep
+        super().send_header(keyword, value)
+
+
+class MotoServer:
+    """moto's server on a thread of this process, as `ThreadedMotoServer` runs it, with
+    `KeepAliveRequestHandler` (`SHOP_MOTO_SPEED=0`: moto's own handler)."""
+
+    def __init__(self, ip_address: str, port: int) -> None:
+        handler = (
+            MotoRequestHandler
+            if os.environ.get("SHOP_MOTO_SPEED") == "0"
+            else KeepAliveRequestHandler
+        )
+        self._server = make_server(
+            ip_address,
+            port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=handler,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -21,7 +21,6 @@ from typing import Any
 
 import requests
 import yaml
-from moto.server import ThreadedMotoServer
 
 from shop import aws
 from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity, moto_speed
@@ -166,7 +165,7 @@ class LocalPlatform:
         moto_fidelity.install()
         moto_speed.install()  # moto's costs that grow with its data (SHOP_MOTO_SPEED=0: off)
         aws_calls.install()  # what each function calls, for the IAM check (tests)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto = moto_speed.MotoServer("127.0.0.1", self.moto_port)
         self.moto.start()
         requests.post(
             f"{self.endpoint}/moto-api/config",

@@ -5,6 +5,7 @@ executions and stream iterators is bounded."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -575,3 +576,33 @@ def test_the_server_still_finds_every_backend_from_its_list_made_once() -> None:
 @pytest.fixture(autouse=True)
 def _speed_installed(platform: LocalPlatform) -> None:
     assert moto_speed.installed(), "the platform installs shop_local.moto_speed"
+
+
+def _dynamodb_request(connection: Any, target: str, body: dict[str, Any]) -> tuple[int, Any]:
+    connection.request(
+        "POST",
+        "/",
+        body=json.dumps(body),
+        headers={
+            "X-Amz-Target": f"DynamoDB_20120810.{target}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/eu-west-1/dynamodb/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+        },
+    )
+    response = connection.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def test_moto_serves_request_after_request_on_one_connection(platform: LocalPlatform) -> None:
+    host, port = platform.endpoint.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    status, listed = _dynamodb_request(connection, "ListTables", {})
+    assert status == 200
+    sock = connection.sock
+    table = listed["TableNames"][0]
+    for _ in range(3):  # a refused request (its body read and answered) keeps it too
+        assert _dynamodb_request(connection, "DescribeTable", {"TableName": table})[0] == 200
+        assert _dynamodb_request(connection, "DescribeTable", {"TableName": "absent"})[0] == 400
+    assert connection.sock is sock  # never closed by the server, never reopened
+    connection.close()

@@ -1,0 +1,68 @@
+"""Sequential checkout latency on a fresh local platform, and the process's CPU per checkout.
+
+A quick companion to bench/emulator_costs.py (which also grows the data and watches memory):
+`LocalPlatform` in this process (state kept, as `make run` runs it), 8 stocked products,
+3 warm-up checkouts, then `--checkouts` sequential ones driven as bench/checkout_costs.py
+drives them (a 2-line cart, polls every 50 ms), `--runs` times in fresh platforms.
+
+    .venv/bin/python bench/sequential_checkout.py [--checkouts 20] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.checkout_costs as checkout_costs
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import checkout_costs
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(checkouts: int) -> tuple[float, float]:
+    """(p50 ms, process CPU ms per checkout) on a fresh platform."""
+    from shop_local.platform import LocalPlatform
+
+    with tempfile.TemporaryDirectory(prefix="bench-sequential-") as state:
+        local = LocalPlatform(port=0, state_dir=Path(state)).start()
+        try:
+            client = checkout_costs.Client(local)
+            skus = checkout_costs.stock_skus(client, f"seq-{time.monotonic_ns()}")
+            checkout_costs.latency_run(client, skus, 3, 1, "warmup")
+            started = cpu_seconds()
+            run = checkout_costs.latency_run(client, skus, checkouts, 1, "measured")
+            cpu = (cpu_seconds() - started) / checkouts * 1000
+            return run.p(50), cpu
+        finally:
+            local.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkouts", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger().setLevel(logging.WARNING)
+    results = [one_run(args.checkouts) for _ in range(args.runs)]
+    for p50, cpu in results:
+        print(f"run: checkout p50 {p50:.0f} ms, process CPU {cpu:.0f} ms per checkout")
+    print(
+        f"median of {args.runs}: p50 {statistics.median(r[0] for r in results):.0f} ms, "
+        f"CPU {statistics.median(r[1] for r in results):.0f} ms per checkout"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
