@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from checkout_support import ADDRESS
 from demo_support import SHOP
 
 from helpers import Api, product_payload, unique
@@ -25,13 +26,6 @@ from shop_local.platform import PLATFORM_FILE, control_headers, free_port
 
 pytestmark = pytest.mark.e2e
 
-ADDRESS = {
-    "name": "Ann Buyer",
-    "line1": "1 High Street",
-    "city": "London",
-    "postal_code": "N1 1AA",
-    "country": "GB",
-}
 STOCK = 40
 BUYERS_IN_FLIGHT = 12
 
