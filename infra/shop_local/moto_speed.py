@@ -534,15 +534,15 @@ def wait_for_stream_writes(seen: int | None, timeout: float, stop: threading.Eve
 def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
     global _stream_writes
     _originals["stream_add"](self, old, new)
-    with _stream_written:
-        _stream_writes += 1
-        _stream_written.notify_all()
     if self.items:
         # moto draws a random eventID; one derived from the table and the sequence number is
         # as unique, and the same when a restart replays the write (consumers key on it).
         record = self.items[-1].record
         name = f"{self.table.name}:{record['dynamodb']['SequenceNumber']}"
         record["eventID"] = hashlib.sha256(name.encode()).hexdigest()[:32]
+    with _stream_written:  # the record is complete: wake the pollers
+        _stream_writes += 1
+        _stream_written.notify_all()
     excess = len(self.items) - KEEP_STREAM_RECORDS
     if excess > 0:
         # moto numbers a record `starting_sequence_number + its position`: move the start.

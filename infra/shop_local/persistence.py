@@ -29,7 +29,7 @@ import pickle
 import re
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +52,15 @@ class Journal:
     """A snapshot and the changes since, under `directory`, named `<name>.<generation>.*`.
 
     Compaction writes the snapshot of generation g+1 atomically and only then starts its
-    journal and removes generation g: a crash at any point leaves one consistent pair."""
+    journal and removes generation g: a crash at any point leaves one consistent pair.
+    `snapshot`, when given, takes one from the thread that appends, and the journal compacts
+    itself every COMPACT_AFTER_RECORDS records; without it (a store whose snapshot would race
+    its writers), only at start and stop."""
 
-    def __init__(self, directory: Path, name: str) -> None:
-        self.directory, self.name = directory, name
+    def __init__(
+        self, directory: Path, name: str, snapshot: Callable[[], bytes] | None = None
+    ) -> None:
+        self.directory, self.name, self.snapshot = directory, name, snapshot
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file: Any = None
@@ -94,6 +99,9 @@ class Journal:
             self._file.write(_LENGTH.pack(len(record)) + record)
             self._file.flush()
             self.records += 1
+            due = self.snapshot is not None and self.records >= COMPACT_AFTER_RECORDS
+        if due and self.snapshot is not None:
+            self.compact(self.snapshot())
 
     def compact(self, snapshot: bytes) -> None:
         with self._lock:
@@ -147,8 +155,6 @@ def _install_hooks() -> None:
                     elif not isinstance(body, str):
                         body = json.dumps(body)
                     journal.append(json.dumps([self.region, action, body]).encode())
-                    if journal.records >= COMPACT_AFTER_RECORDS:
-                        journal.compact(_dynamodb_snapshot())
             return response
 
     DynamoHandler.call_action = journaled_call_action  # type: ignore[method-assign]
@@ -338,17 +344,16 @@ class EmulatorState:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.dynamodb = Journal(directory, "dynamodb")
+        # Its snapshot is taken under the lock every DynamoDB request holds: consistent.
+        self.dynamodb = Journal(directory, "dynamodb", _dynamodb_snapshot)
         self.s3 = Journal(directory, "s3")
         self.sqs = Journal(directory, "sqs")
-        self.restored = False  # whether there was anything to restore
 
     def restore(self, endpoint: str) -> None:
         """After provisioning, before anything is served: the state as the last run left it;
         then compact, and journal every write from here on."""
         _install_hooks()
         snapshot, records = self.dynamodb.recover()
-        self.restored = snapshot is not None or bool(records)
         if snapshot is not None:
             _restore_dynamodb(snapshot)
         _replay_dynamodb(endpoint, records)

@@ -45,7 +45,7 @@ from localstripe import resources
 from localstripe.errors import UserError
 
 from shop.clock import now
-from shop_local.persistence import COMPACT_AFTER_RECORDS, Journal
+from shop_local.persistence import Journal
 
 # Stripe's documented test PaymentMethod ids -> a card number localstripe treats the same way
 # (localstripe declines charges on ...0341, where Stripe uses ...0002 for this id).
@@ -449,8 +449,6 @@ async def journal_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         if request.method in ("POST", "DELETE") or _dirty:
             _journal_changes(request.path)
-            if _journal is not None and _journal.records >= COMPACT_AFTER_RECORDS:
-                _journal.compact(_snapshot())
 
 
 def _patch() -> None:
@@ -492,7 +490,8 @@ class StripeEmulator:
         """`state_dir`: keep the store there across restarts (None: start empty)."""
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.journal = Journal(state_dir, "stripe") if state_dir is not None else None
+        # Compacted on the emulator's loop, between requests: consistent.
+        self.journal = Journal(state_dir, "stripe", _snapshot) if state_dir is not None else None
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="localstripe", daemon=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from shop_local import persistence
 from shop_local.persistence import Journal, StreamCheckpoints, forget_saved_state
 
 
@@ -55,3 +58,18 @@ def test_forgetting_the_state_removes_only_what_the_emulators_saved(tmp_path: Pa
     (tmp_path / "jwt-signing-key.pem").write_text("key")
     forget_saved_state(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["jwt-signing-key.pem"]
+
+
+def test_a_journal_with_a_snapshot_compacts_itself_after_enough_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(persistence, "COMPACT_AFTER_RECORDS", 3)
+    journal = Journal(tmp_path, "store", snapshot=lambda: b"state after 3")
+    for change in (b"1", b"2", b"3", b"4"):
+        journal.append(change)
+    assert Journal(tmp_path, "store").recover() == (b"state after 3", [b"4"])
+    # Without one, it only compacts when told (at start and stop).
+    other = Journal(tmp_path, "other")
+    for change in (b"1", b"2", b"3", b"4"):
+        other.append(change)
+    assert Journal(tmp_path, "other").recover() == (None, [b"1", b"2", b"3", b"4"])
