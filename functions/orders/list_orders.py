@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from shop.errors import BadRequest, CursorMismatch
+from shop.fulfillment.service import with_statuses
 from shop.http import ApiRequest, ApiResponse, api_handler
 from shop.orders.models import OrderPage
 from shop.orders.service import list_orders
@@ -22,4 +23,5 @@ def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     query = request.query_params(Query)
     orders, cursor = list_orders(caller.user_id, query.cursor, query.limit)
-    return ApiResponse(200, OrderPage(items=orders, cursor=cursor).model_dump())
+    page = OrderPage(items=with_statuses(orders), cursor=cursor)
+    return ApiResponse(200, page.model_dump())

@@ -376,7 +376,14 @@ class EmulatorState:
             journal.close()
 
 
-SAVED_STATE = ("dynamodb.*", "s3.*", "sqs.*", "stripe.*", "stream-checkpoints.json")
+SAVED_STATE = (
+    "dynamodb.*",
+    "s3.*",
+    "sqs.*",
+    "stripe.*",
+    "carrier.*",
+    "stream-checkpoints.json",
+)
 
 
 def forget_saved_state(directory: Path) -> None:

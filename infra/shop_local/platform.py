@@ -25,6 +25,7 @@ import yaml
 from shop import aws
 from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity, moto_speed
 from shop_local.auth import LocalIdentityProvider
+from shop_local.carrier_emulator import CarrierEmulator
 from shop_local.event_sources import EventSource, Schedule, mapping_source, scheduled_event
 from shop_local.functions import (
     FunctionError,
@@ -50,7 +51,10 @@ PLATFORM_FILE = "platform.json"
 LOCAL_SECRETS = {
     "STRIPE_API_KEY_PARAMETER": "sk_test_shop_local",
     "STRIPE_WEBHOOK_SECRET_PARAMETER": "whsec_shop_local",
+    "CARRIER_WEBHOOK_SECRET_PARAMETER": "carrier_whsec_shop_local",
 }
+PAYMENTS_WEBHOOK = "/payments/webhook"
+CARRIER_WEBHOOK = "/carriers/{carrier}/webhook"
 
 
 def free_port() -> int:
@@ -201,6 +205,12 @@ class LocalPlatform:
             free_port(), self.state_dir if self.keep_state else None
         ).start()
         os.environ["STRIPE_API_BASE"] = self.stripe.url  # read by shop.payments; unset on AWS
+        self.carrier = CarrierEmulator(
+            free_port(),
+            self.state_dir if self.keep_state else None,
+            hop_seconds=float(os.environ.get("SHOP_CARRIER_HOP_SECONDS", "30")),
+        ).start()
+        os.environ["CARRIER_API_BASE"] = self.carrier.url  # read by shop.fulfillment.carriers
         self.functions = LocalFunctions(
             specs,
             {s.logical_id: self.provisioner.refs[s.logical_id] for s in specs},
@@ -226,12 +236,18 @@ class LocalPlatform:
             target=self.gateway.serve_forever, name="gateway", daemon=True
         )
         self._gateway_thread.start()
-        webhook = next(
-            (r.path for r in self.template.routes() if r.path.endswith("/webhook")), None
-        )
-        if webhook:  # localstripe signs and sends its events to us, as Stripe would
+        # localstripe signs and sends its events to us, as Stripe would; the carrier its tracking.
+        paths = {r.path for r in self.template.routes()}
+        if PAYMENTS_WEBHOOK in paths:
             self.stripe.register_webhook(
-                "shop", self.url + webhook, LOCAL_SECRETS["STRIPE_WEBHOOK_SECRET_PARAMETER"]
+                "shop",
+                self.url + PAYMENTS_WEBHOOK,
+                LOCAL_SECRETS["STRIPE_WEBHOOK_SECRET_PARAMETER"],
+            )
+        if CARRIER_WEBHOOK in paths:
+            self.carrier.register_webhook(
+                self.url + CARRIER_WEBHOOK.replace("{carrier}", "local"),
+                LOCAL_SECRETS["CARRIER_WEBHOOK_SECRET_PARAMETER"],
             )
         self._write_platform_file()
         if self.demo:
@@ -260,6 +276,7 @@ class LocalPlatform:
         lambda_seam.uninstall()
         eventbridge.uninstall()
         self.stripe.stop()
+        self.carrier.stop()
         if self.emulator_state is not None:
             self.emulator_state.save()
         self.moto.stop()
@@ -372,11 +389,28 @@ class LocalPlatform:
                 return 200, {"idle": False, "busy": str(error)}
             return 200, {"idle": True}
 
+        def configure_carrier(request: dict[str, Any]) -> tuple[int, Any]:
+            # How the carrier emulator misbehaves (rates in [0, 1]) and how long a hop of its
+            # next labels takes; not waited on by settle (its events come on the clock).
+            changes: dict[str, float] = {}
+            for name in ("duplicate_rate", "reorder_rate", "hop_seconds"):
+                if name in request:
+                    number = _number(request[name], limit=86_400)
+                    if number is None:
+                        return 400, _bad(f"`{name}` must be a finite number")
+                    changes[name] = number
+            try:
+                settings = self.carrier.configure(**changes)
+            except ValueError as error:
+                return 400, _bad(str(error))
+            return 200, {"pending": self.carrier.pending(), **settings}
+
         controls: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {
             "GET /_local/sources": sources,
             "POST /_local/invoke": run_function,
             "POST /_local/clock": set_clock,
             "POST /_local/settle": settle,
+            "POST /_local/carrier": configure_carrier,
         }
         routes: dict[tuple[str, str], LocalRoute] = {
             ("GET", "/openapi.json"): served_openapi,
@@ -396,8 +430,13 @@ class LocalPlatform:
                 {
                     "url": self.url,
                     "aws_endpoint": self.endpoint,
-                    # Local tools attached to this platform reach its Stripe emulator too.
-                    "environment": {**self.environment, "STRIPE_API_BASE": self.stripe.url},
+                    # Local tools attached to this platform reach its Stripe and carrier
+                    # emulators too.
+                    "environment": {
+                        **self.environment,
+                        "STRIPE_API_BASE": self.stripe.url,
+                        "CARRIER_API_BASE": self.carrier.url,
+                    },
                 },
                 indent=2,
             )

@@ -99,3 +99,11 @@ def recommendation_model_bucket() -> str:
 def recommendation_model_refresh_seconds() -> float:
     """How often a warm serving function looks for a newer model (one HEAD request)."""
     return float(os.environ.get("RECOMMENDATION_MODEL_REFRESH_SECONDS", "300"))
+
+
+def fulfillment_table() -> str:
+    return setting("FULFILLMENT_TABLE")
+
+
+def refund_state_machine() -> str:
+    return setting("REFUND_STATE_MACHINE_ARN")

@@ -154,6 +154,20 @@ class OrderNotFound(NotFound):
     code = "ORDER_NOT_FOUND"
 
 
+class ShipmentNotFound(NotFound):
+    code = "SHIPMENT_NOT_FOUND"
+
+
+class ReturnNotFound(NotFound):
+    code = "RETURN_NOT_FOUND"
+
+
+class CarrierNotFound(NotFound):
+    """No carrier of that name is configured."""
+
+    code = "CARRIER_NOT_FOUND"
+
+
 class PaymentNotFound(NotFound):
     code = "PAYMENT_NOT_FOUND"
 
@@ -230,6 +244,28 @@ class OrderStateConflict(Conflict):
     code = "ORDER_STATE"
 
 
+class AlreadyShipped(Conflict):
+    """What is asked to be cancelled has left the warehouse: return it after delivery."""
+
+    code = "ALREADY_SHIPPED"
+
+
+class LabelNotVoidable(Conflict):
+    """The carrier has the parcel moving already: its label can no longer be voided."""
+
+    code = "LABEL_NOT_VOIDABLE"
+
+
+class ShipmentStateConflict(Conflict):
+    """The shipment's status does not allow the change (packing a cancelled shipment)."""
+
+    code = "SHIPMENT_STATE"
+
+
+class ReturnStateConflict(Conflict):
+    code = "RETURN_STATE"
+
+
 class PaymentNotCapturable(Conflict):
     code = "PAYMENT_NOT_CAPTURABLE"
 
@@ -249,6 +285,18 @@ class CursorMismatch(Conflict):
 # ----------------------------------------------------------------------------- 422
 class IdempotencyKeyReused(ValidationFailed):
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class ReturnNotAllowed(ValidationFailed):
+    """More than was delivered (and not yet returned), or outside the return window."""
+
+    code = "RETURN_NOT_ALLOWED"
+
+
+class RefundExceedsPayment(ValidationFailed):
+    """A refund would take back more than the order's payment still holds."""
+
+    code = "REFUND_EXCEEDS_PAYMENT"
 
 
 class UnknownSku(ValidationFailed):

@@ -9,11 +9,28 @@ from typing import Any
 from shop.cart.events import CartItemAdded
 from shop.catalog.events import ProductChanged
 from shop.events import DomainEvent, EventPayload
+from shop.fulfillment.events import (
+    RefundIssued,
+    ReturnReceived,
+    ShipmentCreated,
+    ShipmentDelivered,
+    ShipmentDispatched,
+)
 from shop.orders.events import OrderCancelled, OrderPlaced
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     payload.event_type: payload
-    for payload in (ProductChanged, OrderPlaced, OrderCancelled, CartItemAdded)
+    for payload in (
+        ProductChanged,
+        OrderPlaced,
+        OrderCancelled,
+        CartItemAdded,
+        ShipmentCreated,
+        ShipmentDispatched,
+        ShipmentDelivered,
+        ReturnReceived,
+        RefundIssued,
+    )
 }
 
 

@@ -8,6 +8,8 @@ Modes, per step (a task module's name, e.g. "capture_payment"):
     "fail"         raise InjectedFault before the step: a failure the saga must compensate
     "fail_once"    raise InjectedTransientFault once, then run normally: a retry must absorb it
     "fail_after_once"  run the step once, then "fail" every later run (its retries)
+    "lose_answer_once"  run the step, then raise InjectedTransientFault once, as if its answer
+                   was lost: the retry must find the effect done and not repeat it
     "abort_after"  run the step, then stop the execution that called it: a run that stops
                    between steps, for the recovery sweep to find
     hold(step)     (not a mode) the next run to reach `checkpoint(step)` waits there until the
@@ -39,7 +41,14 @@ class InjectedCrash(SystemExit):
 
 
 def inject(step: str, mode: str) -> None:
-    if mode not in ("fail", "fail_once", "fail_after_once", "abort_after", "crash_once"):
+    if mode not in (
+        "fail",
+        "fail_once",
+        "fail_after_once",
+        "lose_answer_once",
+        "abort_after",
+        "crash_once",
+    ):
         raise ValueError(f"unknown fault mode {mode}")
     with _lock:
         _faults[step] = mode
@@ -68,7 +77,13 @@ def before(step: str) -> None:
 
 def after(step: str, event: dict[str, Any]) -> None:
     with _lock:
-        mode = _faults.pop(step, None) if _faults.get(step) == "abort_after" else None
+        mode = (
+            _faults.pop(step, None)
+            if _faults.get(step) in ("abort_after", "lose_answer_once")
+            else None
+        )
+    if mode == "lose_answer_once":
+        raise InjectedTransientFault(f"injected lost answer of {step}")
     execution = (event.get("execution") or {}).get("arn")
     if mode == "abort_after" and execution:
         from shop import aws

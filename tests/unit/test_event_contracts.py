@@ -86,7 +86,17 @@ def test_an_order_event_cannot_claim_a_status_it_does_not_have() -> None:
 
 
 def test_every_event_type_is_registered_once_with_its_own_name() -> None:
-    assert set(EVENT_TYPES) == {"ProductChanged", "OrderPlaced", "OrderCancelled", "CartItemAdded"}
+    assert set(EVENT_TYPES) == {
+        "ProductChanged",
+        "OrderPlaced",
+        "OrderCancelled",
+        "CartItemAdded",
+        "ShipmentCreated",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+        "ReturnReceived",
+        "RefundIssued",
+    }
     assert all(name == payload.event_type for name, payload in EVENT_TYPES.items())
     assert EVENT_TYPES["ProductChanged"] is ProductChanged
 

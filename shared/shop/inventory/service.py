@@ -29,6 +29,7 @@ from shop.errors import (
 )
 from shop.inventory.allocation import Unavailable, merge_lines, plan, split_evenly
 from shop.inventory.models import (
+    Allocation,
     Availability,
     Reservation,
     ReservationLine,
@@ -285,6 +286,19 @@ def commit(checkout_id: str) -> Reservation:
         if _transact(writes) is None:
             return reservation.model_copy(update={"status": "COMMITTED"})
     raise Throttled("the reservation is changing too fast; retry")
+
+
+def restock_writes(allocations: Iterable[Allocation], reference: str) -> list[dict[str, Any]]:
+    """The writes putting units that left stock with a sale (a cancelled shipment, a received
+    return) back on the stock items they came from, each with its ledger entry: for a
+    transaction whose other write records, once, that it happened."""
+    repo = repository()
+    writes: list[dict[str, Any]] = []
+    for a in allocations:
+        writes += repo.move(a, "restock", movement="restock", reference=reference)
+    for write in writes:
+        next(iter(write.values()))["TableName"] = repo.table_name
+    return writes
 
 
 def extend(checkout_id: str, hold_seconds: int) -> Reservation:

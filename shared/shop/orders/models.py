@@ -6,9 +6,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shop.fulfillment.models import Cancellation, Return, Shipment
 from shop.money import Money
 
-OrderStatus = Literal["PENDING", "PLACED", "CANCELLED"]
+# PENDING and PLACED are the checkout's; the statuses after PLACED are fulfillment's, derived
+# from the order's shipments and returns (shop.fulfillment.rules.order_status).
+OrderStatus = Literal[
+    "PENDING",
+    "PLACED",
+    "PARTIALLY_SHIPPED",
+    "SHIPPED",
+    "DELIVERED",
+    "CANCELLED",
+    "PARTIALLY_RETURNED",
+    "RETURNED",
+]
 
 
 class ShippingAddress(BaseModel):
@@ -47,6 +59,9 @@ class Order(BaseModel):
     history: list[HistoryEntry]
     created_at: str
     updated_at: str
+    shipments: list[Shipment] = []
+    returns: list[Return] = []
+    cancellations: list[Cancellation] = []
 
 
 class OrderPage(BaseModel):

@@ -2,6 +2,8 @@
 
 pk = PAYMENT#<checkout_id>   intent_id, status, amount, currency, wait_token
 pk = WEBHOOK#<event_id>      a Stripe event already handled (replays are ignored)
+pk = REFUND#<claim_id>       a part of a payment given back (a cancellation, a return):
+                             written with the payment's `refunded` total, in one transaction
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shop.clock import iso_now
-from shop.dynamo import put_new, read_item, update_if
+from shop.dynamo import put_new, put_write, read_item, transact, update_if, update_write
 from shop.money import Money
 
 
@@ -65,4 +67,53 @@ class PaymentsRepository:
         """Record a Stripe event as handled: False when it was before (a replay)."""
         return put_new(
             self.table_name, {"pk": f"WEBHOOK#{event_id}", "type": event_type, "at": iso_now()}
+        )
+
+    def refund(self, claim_id: str) -> dict[str, Any] | None:
+        return read_item(self.table_name, {"pk": {"S": f"REFUND#{claim_id}"}})
+
+    def open_refund(self, checkout_id: str, claim_id: str, amount: int, paid: int) -> bool:
+        """Record that `amount` of the checkout's captured payment (`paid`) is being given back
+        for `claim_id`, and add it to the payment's `refunded` total, only if the total stays
+        within what was paid. False when refused: the claim's refund was recorded before, or the
+        payment is not captured or has not that much left."""
+        codes = transact(
+            [
+                {
+                    **put_write(
+                        {
+                            "pk": f"REFUND#{claim_id}",
+                            "checkout_id": checkout_id,
+                            "amount": amount,
+                            "status": "PENDING",
+                            "created_at": iso_now(),
+                        },
+                        condition="attribute_not_exists(pk)",
+                    )
+                },
+                update_write(
+                    payment_key(checkout_id),
+                    "SET refunded = if_not_exists(refunded, :zero) + :a",
+                    condition="#s = :captured AND "
+                    "((attribute_not_exists(refunded) AND amount >= :a) OR refunded <= :room)",
+                    names={"#s": "status"},
+                    values={
+                        ":zero": 0,
+                        ":a": amount,
+                        ":captured": "CAPTURED",
+                        ":room": paid - amount,
+                    },
+                ),
+            ],
+            table=self.table_name,
+        )
+        return codes is None
+
+    def settle_refund(self, claim_id: str, refund_id: str) -> None:
+        update_if(
+            self.table_name,
+            {"pk": {"S": f"REFUND#{claim_id}"}},
+            "SET #s = :done, refund_id = :r, updated_at = :now",
+            names={"#s": "status"},
+            values={":done": "REFUNDED", ":r": refund_id, ":now": iso_now()},
         )

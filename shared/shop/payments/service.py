@@ -34,6 +34,7 @@ from shop.errors import (
     PaymentNotCapturable,
     PaymentNotFound,
     PaymentProviderUnavailable,
+    RefundExceedsPayment,
 )
 from shop.money import Money
 from shop.observability import get_logger
@@ -253,6 +254,70 @@ def cancel_or_refund(checkout_id: str) -> dict[str, Any]:
         raise PaymentProviderUnavailable(str(error)) from None
     _update(checkout_id, status=status, updated_at=iso_now())
     return {"status": status}
+
+
+def refund_part(checkout_id: str, claim_id: str, amount: Money) -> dict[str, Any]:
+    """Give back `amount` of the checkout's captured payment for a claim (a cancellation, a
+    return), exactly once per claim, never more than was paid in all.
+
+    The refund is first recorded with the payment's running `refunded` total, in one
+    transaction that refuses to pass what was captured (RefundExceedsPayment); only then is
+    Stripe asked, with a key of the claim, so a repeat (a retried step, a lost answer) is
+    replayed by Stripe rather than paid twice, and a recorded refund is never recorded again."""
+    if amount.amount == 0:
+        return {"status": "NOTHING_TO_REFUND", "amount": 0}
+    repo = repository()
+    record = payment_record(checkout_id)
+    if record is None or not record.get("intent_id"):
+        raise PaymentNotFound(f"no payment for checkout {checkout_id}")
+    refund = repo.refund(claim_id)
+    if refund is None:
+        repo.open_refund(checkout_id, claim_id, amount.amount, int(record["amount"]))
+        # Recorded now, or by an earlier attempt; absent only if the payment had not that much.
+        refund = repo.refund(claim_id)
+        if refund is None:
+            raise RefundExceedsPayment(
+                f"refunding {amount.amount} would give back more than checkout "
+                f"{checkout_id} has left",
+                details={"paid": record["amount"], "refunded": record.get("refunded", 0)},
+            )
+    if refund.get("refund_id"):
+        return {"status": "REFUNDED", "refund_id": refund["refund_id"], "amount": amount.amount}
+    # An earlier attempt may have reached Stripe and lost its answer after Stripe forgot the
+    # key (kept 24 h): the refund is then found by the claim it names, not made again.
+    earlier = _refund_of_claim(record["intent_id"], claim_id)
+    if earlier is not None:
+        repo.settle_refund(claim_id, earlier)
+        return {"status": "REFUNDED", "refund_id": earlier, "amount": amount.amount}
+    try:
+        created = stripe_client().v1.refunds.create(
+            params={
+                "payment_intent": record["intent_id"],
+                "amount": int(refund.get("amount", amount.amount)),
+                "metadata": {"checkout_id": checkout_id, "claim_id": claim_id},
+            },
+            # No blind retries of money going out: a retry comes back through this function,
+            # which first looks for the refund by its claim.
+            options={
+                "idempotency_key": idempotency_key(checkout_id, f"refund-{claim_id}"),
+                "max_network_retries": 0,
+            },
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise PaymentProviderUnavailable(str(error)) from None
+    repo.settle_refund(claim_id, created.id)
+    return {"status": "REFUNDED", "refund_id": created.id, "amount": amount.amount}
+
+
+def _refund_of_claim(intent_id: str, claim_id: str) -> str | None:
+    try:
+        listed = stripe_client().v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+        for refund in listed.auto_paging_iter():
+            if (refund.to_dict().get("metadata") or {}).get("claim_id") == claim_id:
+                return str(refund.id)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise PaymentProviderUnavailable(str(error)) from None
+    return None
 
 
 # ----------------------------------------------------------------------- reconciliation

@@ -1,0 +1,115 @@
+"""Fulfillment under faults: every step of the refund state machine failing once, failing for
+good, or losing its answer; Stripe losing a refund's answer; the shipment planner crashing
+after its effect. Each ends with units and money checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fulfillment_support import (
+    PRICE,
+    assert_fulfillment_invariants,
+    on_hand,
+    place_order,
+    settled,
+    stock,
+    wait_for_claims,
+    wait_for_order,
+)
+
+from helpers import Api, unique
+from shop import faults
+from shop_local import stripe_emulator
+from shop_local.platform import LocalPlatform
+
+STEPS = ("restock_claim", "refund_claim", "settle_claim")
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left() -> Iterator[None]:
+    yield
+    faults.clear()
+    stripe_emulator.clear_faults()
+
+
+def cancelled_order(api: Api, platform: LocalPlatform, user: str) -> tuple[dict[str, Any], str]:
+    sku = stock(api, {"wh-north": 4})
+    order = place_order(api, user, {sku: 2})
+    response = api.post(
+        f"/orders/{order['order_id']}/cancel",
+        json={},
+        user=user,
+        headers={"Idempotency-Key": unique("cancel")},
+    )
+    assert response.status_code == 202, response.text
+    settled_order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, settled_order)
+    return wait_for_order(api, user, order["order_id"], lambda o: True), sku
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("mode", ["fail_once", "lose_answer_once"])
+def test_a_claim_step_that_fails_once_or_loses_its_answer_still_settles_once(
+    api: Api, platform: LocalPlatform, step: str, mode: str
+) -> None:
+    faults.inject(step, mode)
+    order, sku = cancelled_order(api, platform, unique("ff-faults"))
+    assert faults.pending(step) is None, "the fault fired"
+    (cancellation,) = order["cancellations"]
+    assert cancellation["status"] == "REFUNDED"
+    assert order["status"] == "CANCELLED"
+    assert on_hand(sku) == 4
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_claim_step_that_keeps_failing_stalls_the_claim_without_doing_anything_twice(
+    api: Api, platform: LocalPlatform, step: str
+) -> None:
+    faults.inject(step, "fail")
+    order, sku = cancelled_order(api, platform, unique("ff-faults"))
+    (cancellation,) = order["cancellations"]
+    assert cancellation["status"] == "STALLED"
+    # The steps run in order: restock, refund, settle; what ran before the failure stays done.
+    restocked = step != "restock_claim"
+    assert on_hand(sku) == (4 if restocked else 2)
+    assert order["status"] == "CANCELLED"  # nothing will ship, whatever the claim's state
+    assert all(s["status"] == "CANCELLED" for s in order["shipments"])
+    from checkout_support import charged_and_refunded, intents_of
+
+    (intent,) = intents_of(order["checkout_id"])
+    captured, refunded = charged_and_refunded(intent)
+    assert captured == 2 * PRICE
+    assert refunded == (2 * PRICE if step == "settle_claim" else 0)
+    from shop.inventory.audit import audit
+
+    assert audit() == []
+
+
+def test_a_refund_whose_answer_stripe_lost_is_not_paid_twice(
+    api: Api, platform: LocalPlatform
+) -> None:
+    # The refund is made, its answer lost, and Stripe forgets the key: the retry finds the
+    # refund by its claim instead of refunding again.
+    stripe_emulator.lose_responses("POST", "/v1/refunds", times=1, forget_key=True)
+    order, sku = cancelled_order(api, platform, unique("ff-faults"))
+    assert stripe_emulator.faults_pending() == 0
+    assert order["cancellations"][0]["status"] == "REFUNDED"
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+def test_the_shipment_planner_crashing_after_its_effect_plans_each_shipment_once(
+    api: Api, platform: LocalPlatform
+) -> None:
+    faults.inject("plan_shipments", "crash_once")
+    north = stock(api, {"wh-north": 3})
+    south = stock(api, {"wh-south": 3})
+    user = unique("ff-faults")
+    order = place_order(api, user, {north: 1, south: 1})
+    platform.wait_until_idle(30)
+    assert faults.pending("plan_shipments") is None
+    order = wait_for_order(api, user, order["order_id"], lambda o: True)
+    assert sorted(s["warehouse_id"] for s in order["shipments"]) == ["wh-north", "wh-south"]
+    assert_fulfillment_invariants(platform, order, {north: 3, south: 3})
