@@ -221,6 +221,49 @@ def test_an_index_query_is_in_index_order_and_pages_through_every_match(
     assert sorted(k[2] for k in keys) == list(range(0, 60, 3))
 
 
+def every_scan_page(dynamodb: Any, **request: Any) -> list[dict[str, Any]]:
+    pages = []
+    while True:
+        page = dynamodb.scan(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        {"Limit": 7},
+        {"Limit": 60},
+        {},
+        {
+            "Limit": 5,
+            "FilterExpression": "n > :n",
+            "ExpressionAttributeValues": {":n": {"N": "30"}},
+        },
+        {"Limit": 9, "ProjectionExpression": "pk, n"},
+    ],
+    ids=["pages-of-7", "one-page", "no-limit", "filtered", "projected"],
+)
+def test_a_scan_answers_what_moto_answers_page_by_page_and_after_writes(
+    orders: tuple[Any, str], scan: dict[str, Any]
+) -> None:
+    dynamodb, table = orders
+    with moto_speed.moto_queries():
+        expected = every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan)
+    assert every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan) == expected
+    # A write between pages (a new key, a deleted one) is seen as moto sees it.
+    dynamodb.put_item(
+        TableName=table, Item={"pk": {"S": "p0"}, "sk": {"N": "1000"}, "n": {"N": "1"}}
+    )
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": "p3"}, "sk": {"N": "3"}})
+    with moto_speed.moto_queries():
+        expected = every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan)
+    assert every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan) == expected
+
+
 def test_writes_move_items_between_index_buckets(orders: tuple[Any, str]) -> None:
     dynamodb, table = orders
     red = {
