@@ -3,19 +3,32 @@ carrier's part, and the invariants every scenario must leave behind."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from checkout_support import charged_and_refunded, fill_cart, intents_of, start, wait_for
 
 from helpers import Api, emulator_client, product_payload, unique
+from shop.fulfillment.models import RANK as RANKS
 from shop.inventory.audit import audit
 from shop.inventory.service import stock_levels
 from shop_local.platform import LocalPlatform
 
 PRICE = 1250
+
+
+@contextmanager
+def moved_clock(seconds: float) -> Iterator[None]:
+    """The platform's clock `seconds` ahead (it runs in this process), then back."""
+    os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(seconds)
+    try:
+        yield
+    finally:
+        os.environ.pop("SHOP_CLOCK_OFFSET_SECONDS")
 
 
 def stock(api: Api, where: dict[str, int], amount: int = PRICE) -> str:
@@ -140,6 +153,8 @@ def assert_fulfillment_invariants(
     for sku, before in stock_before.items():
         sold = ordered[sku] - cancelled[sku] - returned[sku]
         assert on_hand(sku) == before - sold, f"{sku}: on hand = before - kept by the customer"
+    claims = [*order["returns"], *order["cancellations"]]
+    assert all(c["status"] == "REFUNDED" for c in claims if c["status"] != "REQUESTED"), claims
     (intent,) = intents_of(order["checkout_id"])
     captured, refunded = charged_and_refunded(intent)
     assert captured == order["total"]["amount"]
@@ -153,15 +168,3 @@ def assert_fulfillment_invariants(
         ranks = [RANKS[h["status"]] for h in shipment["history"]]
         assert ranks == sorted(set(ranks)), f"a shipment only moves forward: {shipment['history']}"
     assert audit() == []
-
-
-RANKS = {
-    "PENDING": 0,
-    "PACKED": 1,
-    "SHIPPED": 2,
-    "IN_TRANSIT": 3,
-    "OUT_FOR_DELIVERY": 4,
-    "DELIVERED": 5,
-    "DELIVERY_FAILED": 5,
-    "CANCELLED": 9,
-}

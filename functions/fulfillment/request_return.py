@@ -2,7 +2,7 @@
 lines within the return window. 201 {"return_id", "status": "REQUESTED", ...}; 422 for more
 than was delivered or outside the window."""
 
-from shop.errors import OrderNotFound, ReturnNotAllowed
+from shop.errors import IdempotencyKeyReused, OrderNotFound, ReturnNotAllowed
 from shop.fulfillment.models import OrderId, Return, ReturnRequest
 from shop.fulfillment.service import request_return
 from shop.http import ApiRequest, ApiResponse, api_handler
@@ -15,7 +15,7 @@ from shop.orders.service import get_order
     body=ReturnRequest,
     path={"order_id": OrderId},
     responses={201: Return},
-    errors=[OrderNotFound, ReturnNotAllowed],
+    errors=[OrderNotFound, ReturnNotAllowed, IdempotencyKeyReused],
     idempotency="optional",
 )
 def handler(request: ApiRequest) -> ApiResponse:

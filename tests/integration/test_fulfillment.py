@@ -7,11 +7,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from fulfillment_support import (
     admin_post,
     all_delivered,
     assert_fulfillment_invariants,
+    moved_clock,
     on_hand,
     pack_and_ship,
     place_order,
@@ -49,16 +48,6 @@ def two_warehouse_order(api: Api, user: str) -> tuple[dict[str, Any], dict[str, 
     south = stock(api, {"wh-south": 5})
     order = place_order(api, user, {north: 1, south: 2})
     return order, {north: 5, south: 5}, north, south
-
-
-@contextmanager
-def moved_clock(seconds: float) -> Iterator[None]:
-    """The platform's clock `seconds` ahead (it runs in this process), then back."""
-    os.environ["SHOP_CLOCK_OFFSET_SECONDS"] = str(seconds)
-    try:
-        yield
-    finally:
-        os.environ.pop("SHOP_CLOCK_OFFSET_SECONDS")
 
 
 def shipment_in(order: dict[str, Any], warehouse: str) -> dict[str, Any]:
@@ -216,6 +205,14 @@ def test_duplicate_and_late_webhooks_racing_the_next_one_change_nothing(
         set(history) - {"PENDING", "PACKED", "SHIPPED"}
     )
 
+    # A failed attempt, then the carrier's redelivery: delivered after all.
+    post("failure")
+    post("delivered")
+    post("failure")  # late: changes nothing
+    order = wait_for_order(api, user, order["order_id"], lambda o: True)
+    assert order["shipments"][0]["status"] == "DELIVERED"
+    assert order["status"] == "DELIVERED"
+
     raw, headers = signed(tracking_event(tracking, "delivered"), secret="not-the-secret")
     assert_error(api.post("/carriers/local/webhook", data=raw, headers=headers), 400)
     raw, headers = signed(tracking_event("LC000000000000", "delivered"))
@@ -266,6 +263,13 @@ def test_cancelling_before_shipping_refunds_and_restocks_everything_once(
         assert accepted["already_shipped"] == []
         again = cancel(api, user, order["order_id"], key)
         assert again.json()["cancellation_id"] == accepted["cancellation_id"]
+        reused = api.post(
+            f"/orders/{order['order_id']}/cancel",
+            json={"reason": "another reason"},
+            user=user,
+            headers={"Idempotency-Key": key},
+        )
+        assert_error(reused, 422, "IDEMPOTENCY_KEY_REUSED")
 
         order = wait_for_order(api, user, order["order_id"], lambda o: o["status"] == "CANCELLED")
         order = wait_for_order(api, user, order["order_id"], settled)

@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from fulfillment_support import (
     PRICE,
+    admin_post,
     assert_fulfillment_invariants,
+    moved_clock,
     on_hand,
     place_order,
     settled,
@@ -19,7 +22,7 @@ from fulfillment_support import (
     wait_for_order,
 )
 
-from helpers import Api, unique
+from helpers import Api, assert_error, invoke, unique
 from shop import faults
 from shop_local import stripe_emulator
 from shop_local.platform import LocalPlatform
@@ -113,3 +116,73 @@ def test_the_shipment_planner_crashing_after_its_effect_plans_each_shipment_once
     order = wait_for_order(api, user, order["order_id"], lambda o: True)
     assert sorted(s["warehouse_id"] for s in order["shipments"]) == ["wh-north", "wh-south"]
     assert_fulfillment_invariants(platform, order, {north: 3, south: 3})
+
+
+def test_a_cancel_that_died_before_starting_its_refund_is_refunded_when_the_client_retries(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stock(api, {"wh-north": 4})
+    user = unique("ff-faults")
+    order = place_order(api, user, {sku: 2})
+    faults.inject("start_refund", "fail_once")
+    key = unique("cancel")
+    path = f"/orders/{order['order_id']}/cancel"
+    died = api.post(path, json={}, user=user, headers={"Idempotency-Key": key})
+    assert died.status_code == 500  # the shipments are stopped; the refund never started
+    retried = api.post(path, json={}, user=user, headers={"Idempotency-Key": key})
+    assert retried.status_code == 202, retried.text
+    order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, order)
+    assert order["cancellations"][0]["status"] == "REFUNDED"
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+def test_a_cancel_whose_client_never_retries_is_refunded_by_the_sweep(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stock(api, {"wh-north": 4})
+    user = unique("ff-faults")
+    order = place_order(api, user, {sku: 2})
+    faults.inject("start_refund", "fail_once")
+    died = api.post(
+        f"/orders/{order['order_id']}/cancel",
+        json={},
+        user=user,
+        headers={"Idempotency-Key": unique("cancel")},
+    )
+    assert died.status_code == 500
+    with moved_clock(120):  # past RESUME_AFTER_SECONDS
+        result, error = invoke(platform, "ResumeClaimsFunction", {})
+    assert error is None, error
+    assert result["resumed"] >= 1
+    order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, order)
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+def test_a_label_bought_by_a_ship_that_died_is_voided_when_the_order_is_cancelled(
+    api: Api, platform: LocalPlatform
+) -> None:
+    platform.carrier.configure(hop_seconds=3600.0)
+    sku = stock(api, {"wh-north": 4})
+    user = unique("ff-faults")
+    order = place_order(api, user, {sku: 1})
+    shipment_id = order["shipments"][0]["shipment_id"]
+    assert admin_post(api, f"/admin/shipments/{shipment_id}/pack").status_code == 200
+    faults.inject("record_label", "fail_once")
+    assert admin_post(api, f"/admin/shipments/{shipment_id}/ship").status_code == 500
+    cancelled = api.post(
+        f"/orders/{order['order_id']}/cancel",
+        json={},
+        user=user,
+        headers={"Idempotency-Key": unique("cancel")},
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, order)
+    assert order["cancellations"][0]["status"] == "REFUNDED"
+    tracking = platform.carrier._by_shipment[shipment_id]
+    tracker = requests.get(f"{platform.carrier.url}/v1/trackers/{tracking}", timeout=10).json()
+    assert tracker["voided"] is True, "the carrier will not carry a cancelled parcel"
+    assert_error(admin_post(api, f"/admin/shipments/{shipment_id}/ship"), 409, "SHIPMENT_STATE")
+    assert_fulfillment_invariants(platform, order, {sku: 4})

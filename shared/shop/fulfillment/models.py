@@ -44,8 +44,9 @@ RANK: dict[str, int] = {
     "SHIPPED": 2,
     "IN_TRANSIT": 3,
     "OUT_FOR_DELIVERY": 4,
-    "DELIVERED": 5,
+    # A failed attempt is not the end: the carrier's redelivery may still deliver it.
     "DELIVERY_FAILED": 5,
+    "DELIVERED": 6,
     "CANCELLED": 9,
 }
 SHIPPED_RANK = RANK["SHIPPED"]
@@ -99,6 +100,8 @@ class StoredShipment(Shipment):
 
     user_id: str
     allocations: list[Allocation]
+    # Set before a label is bought: a cancellation that wins the race voids that label.
+    label_carrier: str | None = None
 
 
 class Return(BaseModel):

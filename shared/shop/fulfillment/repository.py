@@ -10,7 +10,9 @@ cancellations are read together, consistently, in one Query.
     pk = TRACKING#<carrier>#<tracking_number>             which shipment a carrier's number is
 
 WarehouseShipmentsIndex (warehouse_id, queue_key = <status>#<created_at>) is the warehouse's
-work list; only shipments carry those attributes. The table's stream is fulfillment's outbox.
+work list; only shipments carry those attributes. OpenClaimsIndex (open_claim, opened_at) holds
+the claims whose refund is due and not settled, for the sweep that resumes them. The table's
+stream is fulfillment's outbox.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from shop.fulfillment.models import RANK, StatusChange, StoredShipment
 from shop.pagination import page_cursor, start_key
 
 SUMMARY = "SUMMARY"
+OPEN = "OPEN"  # open_claim's one value: OpenClaimsIndex holds only the claims carrying it
 _QUEUE_KEYS = frozenset({"pk", "sk", "warehouse_id", "queue_key"})
 
 
@@ -149,6 +152,19 @@ class FulfillmentRepository:
             )
         )
 
+    def set_label_carrier(self, shipment: StoredShipment, carrier: str) -> dict[str, Any] | None:
+        """Mark a packed shipment as being labelled by `carrier` (again, by the same one):
+        the item after, or None when it is no longer packed or another carrier has it."""
+        return update_if(
+            self.table_name,
+            key(shipment.order_id, shipment_sk(shipment.shipment_id)),
+            "SET label_carrier = :c",
+            condition="#status = :packed AND "
+            "(attribute_not_exists(label_carrier) OR label_carrier = :c)",
+            names={"#status": "status"},
+            values={":c": carrier, ":packed": "PACKED"},
+        )
+
     def bump_version(self, order_id: str, seen: int) -> dict[str, Any]:
         """The summary's version from `seen` to the next: a decision made on what was read at
         `seen` commits only if nothing else was decided meanwhile."""
@@ -187,16 +203,28 @@ class FulfillmentRepository:
         )
 
     def set_status(
-        self, order_id: str, sk: str, to: str, seen: tuple[str, ...], change: StatusChange
+        self,
+        order_id: str,
+        sk: str,
+        to: str,
+        seen: tuple[str, ...],
+        change: StatusChange,
+        *,
+        opens: bool = False,
+        closes: bool = False,
     ) -> dict[str, Any] | None:
         """Move an item (the summary, a claim) from one of the `seen` statuses to `to`, adding
-        `change` to its history: the item after, or None when its status was not one of them."""
+        `change` to its history: the item after, or None when its status was not one of them.
+        A claim that `opens` enters OpenClaimsIndex (its refund is due); one that `closes`
+        leaves it."""
         allowed = " OR ".join(f"#status = :s{i}" for i in range(len(seen)))
+        opening = ", open_claim = :open, opened_at = :at" if opens else ""
+        closing = " REMOVE open_claim, opened_at" if closes else ""
         return update_if(
             self.table_name,
             key(order_id, sk),
             "SET #status = :to, updated_at = :at, "
-            "history = list_append(if_not_exists(history, :empty), :h)",
+            "history = list_append(if_not_exists(history, :empty), :h)" + opening + closing,
             condition=f"attribute_exists(pk) AND ({allowed})",
             names={"#status": "status"},
             values={
@@ -204,9 +232,20 @@ class FulfillmentRepository:
                 ":at": change.at,
                 ":h": [change.model_dump()],
                 ":empty": [],
+                **({":open": OPEN} if opens else {}),
                 **{f":s{i}": s for i, s in enumerate(seen)},
             },
         )
+
+    def open_claims(self, opened_before: str) -> list[tuple[str, str]]:
+        """(order id, claim id) of every claim opened before then and not settled."""
+        items = query_all(
+            self.table_name,
+            "open_claim = :open AND opened_at < :before",
+            {":open": OPEN, ":before": opened_before},
+            index="OpenClaimsIndex",
+        )
+        return [(str(i["pk"]).removeprefix("ORDER#"), str(i["sk"]).split("#", 1)[1]) for i in items]
 
     def transact(self, writes: list[dict[str, Any]]) -> list[str] | None:
         """None when it committed, else its cancellation codes. Writes name their tables (an

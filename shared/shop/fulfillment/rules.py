@@ -61,7 +61,10 @@ def order_status(
     if not live:
         return placed_status
     taken_back = sum(
-        units(r.lines).total() for r in returns if r.status in ("RECEIVED", "REFUNDED")
+        # A stalled return was received (its refund is what stalled): its units are back.
+        units(r.lines).total()
+        for r in returns
+        if r.status in ("RECEIVED", "REFUNDED", "STALLED")
     )
     if taken_back:
         sent = sum(units(s.lines).total() for s in live)

@@ -18,13 +18,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shop import aws
-from shop.clock import iso_now, now
+from shop import aws, faults
+from shop.clock import iso_at, iso_now, now
 from shop.config import fulfillment_table, refund_state_machine
 from shop.dynamo import error_code
 from shop.errors import (
     AlreadyShipped,
     CarrierNotFound,
+    IdempotencyKeyReused,
     OrderNotFound,
     OrderStateConflict,
     ReturnNotAllowed,
@@ -52,6 +53,7 @@ from shop.fulfillment.models import (
     TrackingOutcome,
 )
 from shop.fulfillment.repository import (
+    OPEN,
     SUMMARY,
     FulfillmentRepository,
     claim_sk,
@@ -73,6 +75,17 @@ def repository() -> FulfillmentRepository:
 def order_of(child_id: str) -> str:
     """The order a shipment, return or cancellation id belongs to."""
     return child_id.split(".", 1)[0]
+
+
+def _fingerprint(request: dict[str, Any]) -> str:
+    """What a claim's request asked, for telling a repeat from a key reused for another."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_request(item: dict[str, Any] | None, fingerprint: str) -> None:
+    if item is not None and item.get("request_hash", fingerprint) != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
 
 
 def _claim_id(order_id: str, kind: str, key: str | None) -> str:
@@ -316,7 +329,17 @@ def ship(shipment_id: str, carrier_name: str) -> Shipment:
             f"shipment {shipment_id} is {shipment.status}: only a packed shipment ships"
         )
     courier = carrier(carrier_name)
+    # Claim the label for this carrier first: a cancellation that wins the race knows a label
+    # may exist and voids it, and a retry with another carrier cannot buy a second one.
+    marked = repo.set_label_carrier(shipment, courier.name)
+    if marked is None:
+        after = _shipment(shipment_id)
+        raise ShipmentStateConflict(
+            f"shipment {shipment_id} is {after.status}"
+            + (f", labelled by {after.label_carrier}" if after.label_carrier else "")
+        )
     label = courier.buy_label(shipment_id, shipment.warehouse_id, _address(shipment.order_id))
+    faults.before("record_label")  # tests: the function dies with the label bought
     change = StatusChange(
         status="SHIPPED",
         at=iso_now(),
@@ -401,9 +424,18 @@ def request_cancellation(
         raise OrderStateConflict(f"order {order.order_id} is CANCELLED")
     _ensure_planned(order)
     claim_id = _claim_id(order.order_id, "cancellation", key)
+    fingerprint = _fingerprint({"reason": reason})
     for _ in range(MAX_ATTEMPTS):
         seen = read(order.order_id)
         if claim_id in seen.claims:
+            _same_request(
+                repo.item(order.order_id, claim_sk(claim_id, "cancellation")), fingerprint
+            )
+            if seen.claims[claim_id].status == "ACCEPTED":
+                # A repeat of a request that stopped the shipments but may have died before
+                # starting their refund: start it (the execution is named by the claim, so a
+                # refund already under way is not started twice).
+                _start_refund(order.order_id, claim_id, correlation_id)
             return _accepted(seen, claim_id)
         stoppable = [s for s in seen.shipments if s.status in ("PENDING", "PACKED")]
         shipped = [
@@ -445,7 +477,10 @@ def request_cancellation(
                     "lines": [line.model_dump() for line in lines],
                     "shipment_ids": [s.shipment_id for s in stoppable],
                     "reason": reason,
+                    "request_hash": fingerprint,
                     "status": "ACCEPTED",
+                    "open_claim": OPEN,
+                    "opened_at": at,
                     "refund": refund.model_dump(),
                     "restock": [a.model_dump() for s in stoppable for a in s.allocations],
                     "created_at": at,
@@ -482,9 +517,11 @@ def request_return(
     repo = repository()
     claim_id = _claim_id(order.order_id, "return", key)
     wanted = rules.units(request.lines)
+    fingerprint = _fingerprint({"lines": dict(wanted), "reason": request.reason})
     for _ in range(MAX_ATTEMPTS):
         seen = read(order.order_id)
         if claim_id in seen.claims:
+            _same_request(repo.item(order.order_id, claim_sk(claim_id, "return")), fingerprint)
             return next(r for r in seen.returns if r.return_id == claim_id)
         if seen.summary is None or order.status == "CANCELLED":
             raise ReturnNotAllowed(f"nothing of order {order.order_id} was delivered")
@@ -513,6 +550,7 @@ def request_return(
             "checkout_id": order.checkout_id,
             "lines": [line.model_dump() for line in lines],
             "reason": request.reason,
+            "request_hash": fingerprint,
             "status": "REQUESTED",
             "refund": refund.model_dump(),
             "restock": [a.model_dump() for a in restock],
@@ -542,7 +580,7 @@ def receive_return(return_id: str, receiver: str, correlation_id: str) -> Return
         raise ReturnNotFound(f"no return {return_id}")
     if item["status"] == "REQUESTED":
         change = StatusChange(status="RECEIVED", at=iso_now(), note=f"received by {receiver}")
-        item = repo.set_status(order_id, sk, "RECEIVED", ("REQUESTED",), change) or (
+        item = repo.set_status(order_id, sk, "RECEIVED", ("REQUESTED",), change, opens=True) or (
             repo.item(order_id, sk) or item
         )
     if item["status"] not in ("RECEIVED", "REFUNDED", "STALLED"):
@@ -555,6 +593,7 @@ def receive_return(return_id: str, receiver: str, correlation_id: str) -> Return
 
 # ----------------------------------------------------------------------------- claims
 def _start_refund(order_id: str, claim_id: str, correlation_id: str) -> None:
+    faults.before("start_refund")  # tests: the request dies between its commit and this
     try:
         aws.client("stepfunctions").start_execution(
             stateMachineArn=refund_state_machine(),
@@ -567,6 +606,19 @@ def _start_refund(order_id: str, claim_id: str, correlation_id: str) -> None:
         # Same name, same input: the same execution (a repeated request starts nothing new).
         if error_code(error) != "ExecutionAlreadyExists":
             raise
+
+
+RESUME_AFTER_SECONDS = 60  # a request's own start comes within its Lambda timeout
+
+
+def resume_open_claims() -> int:
+    """Start the refund of every claim left open for a minute (its request died between its
+    commit and the start); one already under way or finished is not started again."""
+    opened_before = iso_at(now() - RESUME_AFTER_SECONDS)
+    claims = repository().open_claims(opened_before)
+    for order_id, claim_id in claims:
+        _start_refund(order_id, claim_id, "")
+    return len(claims)
 
 
 def _claim(order_id: str, claim_id: str) -> Claim:
@@ -587,6 +639,8 @@ def restock_claim(order_id: str, claim_id: str) -> dict[str, Any]:
     claim = _claim(order_id, claim_id)
     if claim.restocked_at is not None:
         return {"restocked": False}
+    if claim.kind == "cancellation":
+        _void_labels(order_id, claim_id)
     repo = repository()
     writes = restock_writes(claim.restock, f"{claim.kind}: {claim_id}")
     writes.append(
@@ -597,6 +651,22 @@ def restock_claim(order_id: str, claim_id: str) -> dict[str, Any]:
             return {"restocked": False}  # a concurrent run did it
         raise Throttled(f"the stock of claim {claim_id} could not be restocked; retry")
     return {"restocked": True, "units": sum(a.quantity for a in claim.restock)}
+
+
+def _void_labels(order_id: str, claim_id: str) -> None:
+    """Void the label of each stopped shipment a ship had begun labelling (it may have bought
+    one and died): the carrier answers the same label for the same shipment, then voids it.
+    A carrier that has the parcel moving refuses (LabelNotVoidable): the claim stalls for an
+    operator rather than restocking units that are on a van."""
+    seen = read(order_id)
+    cancellation = next(c for c in seen.cancellations if c.cancellation_id == claim_id)
+    for shipment in seen.shipments:
+        if shipment.shipment_id in cancellation.shipment_ids and shipment.label_carrier:
+            courier = carrier(shipment.label_carrier)
+            label = courier.buy_label(
+                shipment.shipment_id, shipment.warehouse_id, _address(order_id)
+            )
+            courier.void_label(label.tracking_number)
 
 
 def refund_claim(order_id: str, claim_id: str) -> dict[str, Any]:
@@ -629,7 +699,9 @@ def settle_claim(order_id: str, claim_id: str) -> dict[str, Any]:
     kind = _kind(claim_id)
     seen_status = ("RECEIVED",) if kind == "return" else ("ACCEPTED",)
     change = StatusChange(status="REFUNDED", at=iso_now(), note="restocked and refunded")
-    repo.set_status(order_id, claim_sk(claim_id, kind), "REFUNDED", seen_status, change)
+    repo.set_status(
+        order_id, claim_sk(claim_id, kind), "REFUNDED", seen_status, change, closes=True
+    )
     seen = read(order_id)
     if (
         kind == "cancellation"
@@ -645,7 +717,10 @@ def stall_claim(order_id: str, claim_id: str, error: str, cause: str) -> dict[st
     kind = _kind(claim_id)
     change = StatusChange(status="STALLED", at=iso_now(), note=f"{error}: {cause}"[:500])
     seen = ("RECEIVED",) if kind == "return" else ("ACCEPTED",)
-    repository().set_status(order_id, claim_sk(claim_id, kind), "STALLED", seen, change)
+    repository().set_status(
+        order_id, claim_sk(claim_id, kind), "STALLED", seen, change, closes=True
+    )
+    refresh_status(order_id)
     logger.error(
         "a claim stalled: an operator must settle it",
         extra={"order_id": order_id, "claim_id": claim_id, "error": error, "cause": cause},
