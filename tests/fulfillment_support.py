@@ -103,6 +103,18 @@ def wait_for_claims(platform: LocalPlatform, order: dict[str, Any], timeout: flo
             raise AssertionError(f"claim {claim}'s refund still running after {timeout}s")
 
 
+def cancel(
+    api: Api, user: str, order_id: str, key: str | None = None, reason: str = "changed my mind"
+) -> Any:
+    """The customer's cancel request, with an Idempotency-Key of its own unless given one."""
+    return api.post(
+        f"/orders/{order_id}/cancel",
+        json={"reason": reason},
+        user=user,
+        headers={"Idempotency-Key": key or unique("cancel")},
+    )
+
+
 def admin_post(api: Api, path: str, body: Any = None) -> Any:
     return api.post(path, json=body, user="warehouse-lead", admin=True)
 

@@ -254,6 +254,7 @@ def lose_responses(method: str, path: str, times: int = 1, forget_key: bool = Fa
 def clear_faults() -> None:
     with _lost_lock:
         _lost.clear()
+        _refused.clear()
 
 
 def _take_lost(request: web.Request) -> _LostResponses | None:
@@ -270,7 +271,7 @@ def _take_lost(request: web.Request) -> _LostResponses | None:
 def faults_pending() -> int:
     """Lost responses still to come (tests check that a fault really fired)."""
     with _lost_lock:
-        return sum(fault.left for fault in _lost)
+        return sum(fault.left for fault in [*_lost, *_refused])
 
 
 @web.middleware
@@ -287,6 +288,36 @@ async def lost_response_middleware(request: web.Request, handler: Handler) -> we
         if request.transport is not None:
             request.transport.abort()  # aiohttp then writes the answer nowhere
     return response
+
+
+_refused: list[_LostResponses] = []
+
+
+def refuse_requests(method: str, path: str, times: int = 1) -> None:
+    """Test-only: the next `times` requests matching `method` and the regex `path` are refused
+    as Stripe refuses a request it will never accept (400 `invalid_request_error`), before they
+    take effect: a permanent refusal, not a network fault."""
+    with _lost_lock:
+        _refused.append(_LostResponses(method, re.compile(path), times, False))
+
+
+def _take_refused(request: web.Request) -> bool:
+    with _lost_lock:
+        for fault in _refused:
+            if fault.method == request.method and fault.path.fullmatch(request.path):
+                fault.left -= 1
+                if fault.left <= 0:
+                    _refused.remove(fault)
+                return True
+    return False
+
+
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if _refused and _take_refused(request):
+        error = {"type": "invalid_request_error", "message": "refused by the test"}
+        return web.json_response({"error": error}, status=400)
+    return await handler(request)
 
 
 # ------------------------------------------------------------------------------- the store
@@ -478,6 +509,7 @@ from localstripe.server import app  # noqa: E402  (after the patches, see _patch
 # The lost-response fault is outermost (it drops whatever answer the rest made); idempotency
 # sits after auth (keys are per account), and the per-write pickle goes.
 app.middlewares[:] = [
+    refusal_middleware,
     lost_response_middleware,
     journal_middleware,
     *(m for m in app.middlewares if m.__name__ != "save_store_middleware"),

@@ -262,6 +262,18 @@ class ShipmentStateConflict(Conflict):
     code = "SHIPMENT_STATE"
 
 
+class RefundRefused(Conflict):
+    """Stripe refused a refund for good (a disputed or closed charge): an operator decides."""
+
+    code = "REFUND_REFUSED"
+
+
+class ClaimStateConflict(Conflict):
+    """Only a stalled claim (a cancellation or return whose refund failed) is retried."""
+
+    code = "CLAIM_STATE"
+
+
 class ReturnStateConflict(Conflict):
     code = "RETURN_STATE"
 

@@ -13,3 +13,13 @@ def shop_token(state: Path, user: str, *, admin: bool = False) -> str:
     """A token from `shop token`, as a developer gets one."""
     command = [*SHOP, "--state-dir", str(state), "token", user, *(["--admin"] if admin else [])]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def check_inventory(state: Path) -> subprocess.CompletedProcess[str]:
+    """`shop check-inventory` against the platform of `state`, as an operator runs it."""
+    return subprocess.run(
+        [*SHOP, "--state-dir", str(state), "check-inventory"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -4,7 +4,6 @@ webhooks; a return then refunds and restocks, and `shop check-inventory` agrees 
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from demo_support import SHOP, shop_token
+from demo_support import check_inventory, shop_token
 
 from shop_local.demo import demo_stock
 from shop_local.platform import control_headers
@@ -147,11 +146,6 @@ def test_an_order_across_the_demos_two_warehouses_is_shipped_delivered_and_retur
     after = {sku: buyer.ok("GET", f"/inventory/{sku}")["available"] for sku in (london, manchester)}
     assert after == {london: available[london], manchester: available[manchester] - 1}
 
-    check = subprocess.run(
-        [*SHOP, "--state-dir", str(state), "check-inventory"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = check_inventory(state)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "agree" in check.stdout

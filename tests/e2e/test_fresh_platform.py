@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from demo_support import SHOP, check_inventory
 
 from shop_local.platform import free_port
 
-SHOP = [sys.executable, "-m", "shop_local.cli"]
 pytestmark = pytest.mark.e2e
 
 
@@ -107,11 +106,6 @@ def test_the_inventory_check_command_reads_the_running_platform(
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    check = subprocess.run(
-        [*SHOP, "--state-dir", str(state), "check-inventory"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = check_inventory(state)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "agree" in check.stdout

@@ -89,11 +89,12 @@ def orders(platform: LocalPlatform) -> tuple[Any, str]:
     return dynamodb, name
 
 
-def every_page(dynamodb: Any, **request: Any) -> list[dict[str, Any]]:
-    """Each page's Items, Count, ScannedCount and LastEvaluatedKey, following the pages."""
+def every_page(dynamodb: Any, operation: str = "query", **request: Any) -> list[dict[str, Any]]:
+    """Each page's Items, Count, ScannedCount and LastEvaluatedKey of a Query (or a Scan),
+    following the pages."""
     pages = []
     while True:
-        page = dynamodb.query(**request)
+        page = getattr(dynamodb, operation)(**request)
         page.pop("ResponseMetadata")
         pages.append(page)
         if "LastEvaluatedKey" not in page:
@@ -221,17 +222,6 @@ def test_an_index_query_is_in_index_order_and_pages_through_every_match(
     assert sorted(k[2] for k in keys) == list(range(0, 60, 3))
 
 
-def every_scan_page(dynamodb: Any, **request: Any) -> list[dict[str, Any]]:
-    pages = []
-    while True:
-        page = dynamodb.scan(**request)
-        page.pop("ResponseMetadata")
-        pages.append(page)
-        if "LastEvaluatedKey" not in page:
-            return pages
-        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
-
-
 @pytest.mark.parametrize(
     "scan",
     [
@@ -252,21 +242,21 @@ def test_a_scan_answers_what_moto_answers_page_by_page_and_after_writes(
 ) -> None:
     dynamodb, table = orders
     with moto_speed.moto_queries():
-        expected = every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan)
-    assert every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan) == expected
+        expected = every_page(dynamodb, "scan", TableName=table, ConsistentRead=True, **scan)
+    assert every_page(dynamodb, "scan", TableName=table, ConsistentRead=True, **scan) == expected
     # A write between pages (a new key, a deleted one) is seen as moto sees it.
     dynamodb.put_item(
         TableName=table, Item={"pk": {"S": "p0"}, "sk": {"N": "1000"}, "n": {"N": "1"}}
     )
     dynamodb.delete_item(TableName=table, Key={"pk": {"S": "p3"}, "sk": {"N": "3"}})
     with moto_speed.moto_queries():
-        expected = every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan)
-    assert every_scan_page(dynamodb, TableName=table, ConsistentRead=True, **scan) == expected
+        expected = every_page(dynamodb, "scan", TableName=table, ConsistentRead=True, **scan)
+    assert every_page(dynamodb, "scan", TableName=table, ConsistentRead=True, **scan) == expected
 
 
 def test_writes_move_items_between_index_buckets(orders: tuple[Any, str]) -> None:
     dynamodb, table = orders
-    red = {
+    red: dict[str, Any] = {
         "IndexName": "ByGroup",
         "KeyConditionExpression": "#g = :g",
         "ExpressionAttributeNames": {"#g": "group"},

@@ -19,6 +19,7 @@ from fulfillment_support import (
     admin_post,
     all_delivered,
     assert_fulfillment_invariants,
+    cancel,
     moved_clock,
     on_hand,
     pack_and_ship,
@@ -238,15 +239,6 @@ def test_a_misbehaving_carrier_still_leaves_every_parcel_delivered_once(
 
 
 # ------------------------------------------------------------------------------ cancelling
-def cancel(api: Api, user: str, order_id: str, key: str | None = None) -> Any:
-    return api.post(
-        f"/orders/{order_id}/cancel",
-        json={"reason": "changed my mind"},
-        user=user,
-        headers={"Idempotency-Key": key or unique("cancel")},
-    )
-
-
 def test_cancelling_before_shipping_refunds_and_restocks_everything_once(
     api: Api, platform: LocalPlatform, carrier: Any
 ) -> None:
@@ -263,12 +255,7 @@ def test_cancelling_before_shipping_refunds_and_restocks_everything_once(
         assert accepted["already_shipped"] == []
         again = cancel(api, user, order["order_id"], key)
         assert again.json()["cancellation_id"] == accepted["cancellation_id"]
-        reused = api.post(
-            f"/orders/{order['order_id']}/cancel",
-            json={"reason": "another reason"},
-            user=user,
-            headers={"Idempotency-Key": key},
-        )
+        reused = cancel(api, user, order["order_id"], key, reason="another reason")
         assert_error(reused, 422, "IDEMPOTENCY_KEY_REUSED")
 
         order = wait_for_order(api, user, order["order_id"], lambda o: o["status"] == "CANCELLED")

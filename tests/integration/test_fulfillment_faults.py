@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import requests
+from checkout_support import order_status
 from fulfillment_support import (
     PRICE,
     admin_post,
     assert_fulfillment_invariants,
+    cancel,
     moved_clock,
     on_hand,
     place_order,
@@ -22,7 +24,7 @@ from fulfillment_support import (
     wait_for_order,
 )
 
-from helpers import Api, assert_error, invoke, unique
+from helpers import Api, assert_error, emulator_client, invoke, unique
 from shop import faults
 from shop_local import stripe_emulator
 from shop_local.platform import LocalPlatform
@@ -40,12 +42,7 @@ def no_faults_left() -> Iterator[None]:
 def cancelled_order(api: Api, platform: LocalPlatform, user: str) -> tuple[dict[str, Any], str]:
     sku = stock(api, {"wh-north": 4})
     order = place_order(api, user, {sku: 2})
-    response = api.post(
-        f"/orders/{order['order_id']}/cancel",
-        json={},
-        user=user,
-        headers={"Idempotency-Key": unique("cancel")},
-    )
+    response = cancel(api, user, order["order_id"])
     assert response.status_code == 202, response.text
     settled_order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
     wait_for_claims(platform, settled_order)
@@ -144,12 +141,7 @@ def test_a_cancel_whose_client_never_retries_is_refunded_by_the_sweep(
     user = unique("ff-faults")
     order = place_order(api, user, {sku: 2})
     faults.inject("start_refund", "fail_once")
-    died = api.post(
-        f"/orders/{order['order_id']}/cancel",
-        json={},
-        user=user,
-        headers={"Idempotency-Key": unique("cancel")},
-    )
+    died = cancel(api, user, order["order_id"])
     assert died.status_code == 500
     with moved_clock(120):  # past RESUME_AFTER_SECONDS
         result, error = invoke(platform, "ResumeClaimsFunction", {})
@@ -171,12 +163,7 @@ def test_a_label_bought_by_a_ship_that_died_is_voided_when_the_order_is_cancelle
     assert admin_post(api, f"/admin/shipments/{shipment_id}/pack").status_code == 200
     faults.inject("record_label", "fail_once")
     assert admin_post(api, f"/admin/shipments/{shipment_id}/ship").status_code == 500
-    cancelled = api.post(
-        f"/orders/{order['order_id']}/cancel",
-        json={},
-        user=user,
-        headers={"Idempotency-Key": unique("cancel")},
-    )
+    cancelled = cancel(api, user, order["order_id"])
     assert cancelled.status_code == 202, cancelled.text
     order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
     wait_for_claims(platform, order)
@@ -185,4 +172,48 @@ def test_a_label_bought_by_a_ship_that_died_is_voided_when_the_order_is_cancelle
     tracker = requests.get(f"{platform.carrier.url}/v1/trackers/{tracking}", timeout=10).json()
     assert tracker["voided"] is True, "the carrier will not carry a cancelled parcel"
     assert_error(admin_post(api, f"/admin/shipments/{shipment_id}/ship"), 409, "SHIPMENT_STATE")
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+def test_an_operator_retries_a_stalled_cancellation_and_it_settles_once(
+    api: Api, platform: LocalPlatform
+) -> None:
+    faults.inject("refund_claim", "fail")
+    user = unique("ff-faults")
+    order, sku = cancelled_order(api, platform, user)
+    (claim,) = order["cancellations"]
+    assert claim["status"] == "STALLED"
+    assert order_status(platform, order["order_id"]) == "PLACED"  # not yet announced
+    faults.clear()
+    retry = f"/admin/claims/{claim['cancellation_id']}/retry"
+    retried = admin_post(api, retry)
+    assert retried.status_code == 202, retried.text
+    order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, order)
+    assert order["cancellations"][0]["status"] == "REFUNDED"
+    assert order_status(platform, order["order_id"]) == "CANCELLED"  # OrderCancelled follows
+    assert_error(admin_post(api, retry), 409, "CLAIM_STATE")
+    assert_error(api.post(retry, user=unique("shopper")), 403, "FORBIDDEN")
+    assert_fulfillment_invariants(platform, order, {sku: 4})
+
+
+def test_a_refund_stripe_refuses_for_good_is_not_counted_and_a_retry_pays_it_once(
+    api: Api, platform: LocalPlatform
+) -> None:
+    stripe_emulator.refuse_requests("POST", "/v1/refunds", times=1)
+    user = unique("ff-faults")
+    order, sku = cancelled_order(api, platform, user)
+    assert stripe_emulator.faults_pending() == 0
+    (claim,) = order["cancellations"]
+    assert claim["status"] == "STALLED"
+    payment = emulator_client(platform, "dynamodb").get_item(
+        TableName=platform.environment["PAYMENTS_TABLE"],
+        Key={"pk": {"S": f"PAYMENT#{order['checkout_id']}"}},
+    )["Item"]
+    assert payment["refunded"]["N"] == "0", "a refused refund is not counted against the payment"
+    retried = admin_post(api, f"/admin/claims/{claim['cancellation_id']}/retry")
+    assert retried.status_code == 202, retried.text
+    order = wait_for_order(api, user, order["order_id"], settled, timeout=60)
+    wait_for_claims(platform, order)
+    assert order["cancellations"][0]["status"] == "REFUNDED"
     assert_fulfillment_invariants(platform, order, {sku: 4})

@@ -21,6 +21,7 @@ ShipmentId = Annotated[
 ]
 ReturnId = Annotated[str, StringConstraints(pattern=rf"^{ORDER_ID_PATTERN}\.r-[a-z0-9]{{1,32}}$")]
 OrderId = Annotated[str, StringConstraints(pattern=rf"^{ORDER_ID_PATTERN}$")]
+ClaimId = Annotated[str, StringConstraints(pattern=rf"^{ORDER_ID_PATTERN}\.[rc]-[a-z0-9]{{1,32}}$")]
 CarrierName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
 RETURN_WINDOW_DAYS = 30
@@ -144,6 +145,7 @@ class Claim(BaseModel):
     restocked_at: str | None = None
     refunded_at: str | None = None
     refund_id: str | None = None
+    attempt: int = 0  # how many times an operator retried it after it stalled
 
 
 # ------------------------------------------------------------------------ what clients send

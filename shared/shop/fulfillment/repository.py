@@ -212,6 +212,7 @@ class FulfillmentRepository:
         *,
         opens: bool = False,
         closes: bool = False,
+        retried: bool = False,
     ) -> dict[str, Any] | None:
         """Move an item (the summary, a claim) from one of the `seen` statuses to `to`, adding
         `change` to its history: the item after, or None when its status was not one of them.
@@ -219,6 +220,8 @@ class FulfillmentRepository:
         leaves it."""
         allowed = " OR ".join(f"#status = :s{i}" for i in range(len(seen)))
         opening = ", open_claim = :open, opened_at = :at" if opens else ""
+        if retried:
+            opening += ", attempt = if_not_exists(attempt, :zero) + :one"
         closing = " REMOVE open_claim, opened_at" if closes else ""
         return update_if(
             self.table_name,
@@ -233,6 +236,7 @@ class FulfillmentRepository:
                 ":h": [change.model_dump()],
                 ":empty": [],
                 **({":open": OPEN} if opens else {}),
+                **({":zero": 0, ":one": 1} if retried else {}),
                 **{f":s{i}": s for i, s in enumerate(seen)},
             },
         )

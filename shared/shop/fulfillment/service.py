@@ -25,6 +25,7 @@ from shop.dynamo import error_code
 from shop.errors import (
     AlreadyShipped,
     CarrierNotFound,
+    ClaimStateConflict,
     IdempotencyKeyReused,
     OrderNotFound,
     OrderStateConflict,
@@ -592,12 +593,13 @@ def receive_return(return_id: str, receiver: str, correlation_id: str) -> Return
 
 
 # ----------------------------------------------------------------------------- claims
-def _start_refund(order_id: str, claim_id: str, correlation_id: str) -> None:
+def _start_refund(order_id: str, claim_id: str, correlation_id: str, attempt: int = 0) -> None:
     faults.before("start_refund")  # tests: the request dies between its commit and this
+    name = claim_id.replace(".", "_") + (f"_retry{attempt}" if attempt else "")
     try:
         aws.client("stepfunctions").start_execution(
             stateMachineArn=refund_state_machine(),
-            name=claim_id.replace(".", "_"),
+            name=name,
             input=json.dumps(
                 {"order_id": order_id, "claim_id": claim_id, "correlation_id": correlation_id}
             ),
@@ -619,6 +621,34 @@ def resume_open_claims() -> int:
     for order_id, claim_id in claims:
         _start_refund(order_id, claim_id, "")
     return len(claims)
+
+
+def retry_claim(claim_id: str, operator: str, correlation_id: str) -> Claim:
+    """An operator's retry of a STALLED claim (the cause fixed): it is open again, and a new
+    execution of the refund state machine runs its steps, each of which skips what it did
+    before. Anything but a stalled claim is refused (CLAIM_STATE)."""
+    order_id = order_of(claim_id)
+    kind = _kind(claim_id)
+    open_status = "RECEIVED" if kind == "return" else "ACCEPTED"
+    change = StatusChange(status=open_status, at=iso_now(), note=f"retried by {operator}")
+    after = repository().set_status(
+        order_id,
+        claim_sk(claim_id, kind),
+        open_status,
+        ("STALLED",),
+        change,
+        opens=True,
+        retried=True,
+    )
+    if after is None:
+        claim = _claim(order_id, claim_id)
+        raise ClaimStateConflict(
+            f"claim {claim_id} is {claim.status}: only a stalled one is retried"
+        )
+    claim = Claim.model_validate(after)
+    _start_refund(order_id, claim_id, correlation_id, claim.attempt)
+    refresh_status(order_id)
+    return claim
 
 
 def _claim(order_id: str, claim_id: str) -> Claim:

@@ -117,3 +117,26 @@ class PaymentsRepository:
             names={"#s": "status"},
             values={":done": "REFUNDED", ":r": refund_id, ":now": iso_now()},
         )
+
+    def withdraw_refund(self, checkout_id: str, claim_id: str, amount: int) -> None:
+        """Take back a recorded refund Stripe refused for good (none was made): the record goes
+        and the payment's `refunded` total drops by it, together, once."""
+        transact(
+            [
+                {
+                    "Delete": {
+                        "Key": {"pk": {"S": f"REFUND#{claim_id}"}},
+                        "ConditionExpression": "#s = :pending",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":pending": {"S": "PENDING"}},
+                    }
+                },
+                update_write(
+                    payment_key(checkout_id),
+                    "SET refunded = refunded - :a",
+                    condition="refunded >= :a",
+                    values={":a": amount},
+                ),
+            ],
+            table=self.table_name,
+        )

@@ -35,6 +35,7 @@ from shop.errors import (
     PaymentNotFound,
     PaymentProviderUnavailable,
     RefundExceedsPayment,
+    RefundRefused,
 )
 from shop.money import Money
 from shop.observability import get_logger
@@ -305,6 +306,10 @@ def refund_part(checkout_id: str, claim_id: str, amount: Money) -> dict[str, Any
         )
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise PaymentProviderUnavailable(str(error)) from None
+    except stripe.StripeError as error:
+        # Refused for good (no refund was made): the payment's total must not keep counting it.
+        repo.withdraw_refund(checkout_id, claim_id, int(refund.get("amount", amount.amount)))
+        raise RefundRefused(f"Stripe refused the refund: {error.user_message or error}") from None
     repo.settle_refund(claim_id, created.id)
     return {"status": "REFUNDED", "refund_id": created.id, "amount": amount.amount}
 
