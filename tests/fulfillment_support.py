@@ -81,26 +81,29 @@ def wait_for_order(
 
 
 def wait_for_claims(platform: LocalPlatform, order: dict[str, Any], timeout: float = 60) -> None:
-    """Until every claim's refund execution has ended (a claim can read REFUNDED while its
-    last step is still answering)."""
+    """Until every refund execution of the order's claims has ended, retries included (a claim
+    can read REFUNDED while its last step is still answering)."""
     sfn = emulator_client(platform, "stepfunctions")
     machine = platform.environment["REFUND_STATE_MACHINE_ARN"]
-    claims = [
-        c.get("cancellation_id") or c.get("return_id")
+    names = tuple(
+        str(c.get("cancellation_id") or c.get("return_id")).replace(".", "_")
         for c in [*order["cancellations"], *order["returns"]]
-    ]
+    )
     deadline = time.monotonic() + timeout
-    for claim in claims:
-        arn = machine.replace(":stateMachine:", ":execution:") + ":" + str(claim).replace(".", "_")
-        while time.monotonic() < deadline:
-            try:
-                if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                    break
-            except sfn.exceptions.ExecutionDoesNotExist:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"claim {claim}'s refund still running after {timeout}s")
+    while names:
+        running = [
+            e["name"]
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine, statusFilter="RUNNING"
+            )
+            for e in page["executions"]
+            if e["name"].startswith(names)
+        ]
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"refunds still running after {timeout}s: {running}")
+        time.sleep(0.1)
 
 
 def cancel(
