@@ -1,5 +1,6 @@
 """Saga task: create the order, PENDING, from the checkout's snapshot, after checking that
-every price is still the catalog's (else PriceChanged) and every item still sold."""
+every price is still the catalog's (else PriceChanged) and every item still sold; a flash
+sale's won ticket is bought at the sale's price."""
 
 from typing import Any
 
@@ -18,5 +19,6 @@ def handler(event: dict[str, Any]) -> Any:
         saga.total,
         saga.shipping_address,
         saga.correlation_id,
+        at_sale_price=saga.flash_sale is not None,
     )
     return {"order_id": order.order_id, "status": order.status}

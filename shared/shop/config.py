@@ -51,6 +51,15 @@ def notifications_table() -> str:
     return setting("NOTIFICATIONS_TABLE")
 
 
+def flash_sales_table() -> str:
+    return setting("FLASH_SALES_TABLE")
+
+
+def flash_sale_entries_queue() -> str:
+    """The URL of the queue the accept path puts entries on."""
+    return setting("FLASH_SALE_ENTRIES_QUEUE_URL")
+
+
 def checkout_state_machine() -> str:
     return setting("CHECKOUT_STATE_MACHINE_ARN")
 

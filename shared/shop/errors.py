@@ -172,6 +172,16 @@ class PaymentNotFound(NotFound):
     code = "PAYMENT_NOT_FOUND"
 
 
+class FlashSaleNotFound(NotFound):
+    code = "FLASH_SALE_NOT_FOUND"
+
+
+class TicketNotFound(NotFound):
+    """Also another shopper's ticket."""
+
+    code = "TICKET_NOT_FOUND"
+
+
 # ----------------------------------------------------------------------------- 409
 class ProductConflict(Conflict):
     """The product exists already, or was changed between our read and our write."""
@@ -242,6 +252,24 @@ class OrderStateConflict(Conflict):
     """The order's status does not allow the change."""
 
     code = "ORDER_STATE"
+
+
+class SaleNotOpen(Conflict):
+    """The sale has not started, or has ended: entries are taken between the two."""
+
+    code = "SALE_NOT_OPEN"
+
+
+class TicketNotWon(Conflict):
+    """Only a won ticket whose hold has not lapsed can be checked out."""
+
+    code = "TICKET_NOT_WON"
+
+
+class TicketInCheckout(Conflict):
+    """Another checkout of this ticket is under way: wait for its outcome."""
+
+    code = "TICKET_IN_CHECKOUT"
 
 
 class AlreadyShipped(Conflict):

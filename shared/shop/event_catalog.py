@@ -9,6 +9,7 @@ from typing import Any
 from shop.cart.events import CartItemAdded
 from shop.catalog.events import ProductChanged
 from shop.events import DomainEvent, EventPayload
+from shop.flash_sales.events import FlashSaleEntered
 from shop.fulfillment.events import (
     RefundIssued,
     ReturnReceived,
@@ -30,6 +31,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ShipmentDelivered,
         ReturnReceived,
         RefundIssued,
+        FlashSaleEntered,
     )
 }
 

@@ -79,6 +79,22 @@ def _entry(bus: str, event: DomainEvent[Any]) -> dict[str, str]:
     }
 
 
+def queue_message(event: DomainEvent[Any]) -> str:
+    """The event as an SQS message body, in the envelope an EventBridge rule delivers: for an
+    event sent straight to its one queue (a flash sale's entry), read by the same consumers."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": event.event_id,
+            "detail-type": event.event_type,
+            "source": f"shop.{event.source}",
+            "time": event.occurred_at,
+            "detail": event.model_dump(mode="json"),
+        },
+        separators=(",", ":"),
+    )
+
+
 def put_on_bus(events: list[DomainEvent[Any]]) -> list[int]:
     """Put events on the bus, 10 to a call; the indexes of the events EventBridge refused."""
     bus = event_bus()

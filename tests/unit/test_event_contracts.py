@@ -96,6 +96,7 @@ def test_every_event_type_is_registered_once_with_its_own_name() -> None:
         "ShipmentDelivered",
         "ReturnReceived",
         "RefundIssued",
+        "FlashSaleEntered",
     }
     assert all(name == payload.event_type for name, payload in EVENT_TYPES.items())
     assert EVENT_TYPES["ProductChanged"] is ProductChanged

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shop.errors import CheckoutFailed, checkout_failure_codes
+from shop.flash_sales.models import TicketId
 from shop.money import Money
 from shop.orders.models import OrderLine, ShippingAddress
 
@@ -18,6 +19,10 @@ class StartCheckout(BaseModel):
 
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
     shipping_address: ShippingAddress
+    flash_sale_ticket_id: Annotated[
+        TicketId | None,
+        Field(description="a won flash sale ticket: its units at the sale price, not the cart"),
+    ] = None
 
 
 def _failure_codes(schema: dict[str, Any]) -> None:
@@ -41,6 +46,13 @@ class CheckoutView(BaseModel):
     updated_at: str
 
 
+class FlashSalePurchase(BaseModel):
+    """The won ticket a checkout buys."""
+
+    sale_id: str
+    ticket_id: str
+
+
 class SagaInput(BaseModel):
     """The state machine's input: the checkout's snapshot, nothing read later can change it."""
 
@@ -52,6 +64,8 @@ class SagaInput(BaseModel):
     shipping_address: ShippingAddress
     correlation_id: str = ""
     hold_seconds: int = 1800
+    flash_sale: FlashSalePurchase | None = None
+    from_hold: str | None = None  # the reservation the stock is taken from (a sale's units)
 
 
 class SagaError(BaseModel):

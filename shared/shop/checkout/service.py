@@ -17,7 +17,13 @@ from botocore.exceptions import ClientError
 
 from shop import aws
 from shop.cart.service import get_cart, user_owner
-from shop.checkout.models import CheckoutView, SagaError, SagaInput, StartCheckout
+from shop.checkout.models import (
+    CheckoutView,
+    FlashSalePurchase,
+    SagaError,
+    SagaInput,
+    StartCheckout,
+)
 from shop.checkout.repository import CheckoutRepository
 from shop.clock import now
 from shop.config import checkout_state_machine, checkout_table
@@ -33,6 +39,8 @@ from shop.errors import (
     RecoveryExhausted,
     checkout_failure_codes,
 )
+from shop.flash_sales import service as flash_sales
+from shop.money import Money
 from shop.orders.models import OrderLine
 from shop.orders.service import order_id_for
 
@@ -66,7 +74,10 @@ def start_checkout(
     checkout_id = checkout_id_for(user_id, idempotency_key)
     existing = _read(checkout_id)
     if existing is None:
-        saga = _snapshot(checkout_id, user_id, request, correlation_id)
+        if request.flash_sale_ticket_id is not None:
+            saga = _flash_sale_snapshot(checkout_id, user_id, request, correlation_id)
+        else:
+            saga = _snapshot(checkout_id, user_id, request, correlation_id)
         existing = repository().create(saga)
     if existing["user_id"] != user_id:  # cannot happen: the id includes the user
         raise CheckoutNotFound("no such checkout")
@@ -80,9 +91,11 @@ def _same_request(existing: dict[str, Any], request: StartCheckout) -> None:
     """A key reused with another card or address is refused, not answered with the first
     checkout; compared as parsed values, so whitespace or key order make no difference."""
     first = SagaInput.model_validate_json(existing["saga_input"])
-    if (first.payment_method, first.shipping_address) != (
+    ticket = first.flash_sale.ticket_id if first.flash_sale else None
+    if (first.payment_method, first.shipping_address, ticket) != (
         request.payment_method,
         request.shipping_address,
+        request.flash_sale_ticket_id,
     ):
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
 
@@ -115,6 +128,30 @@ def _snapshot(
         payment_method=request.payment_method,
         shipping_address=request.shipping_address,
         correlation_id=correlation_id,
+    )
+
+
+def _flash_sale_snapshot(
+    checkout_id: str, user_id: str, request: StartCheckout, correlation_id: str
+) -> SagaInput:
+    """A won ticket's units at the sale price, taken from the sale's hold: claimed by this
+    checkout first, so that two checkouts cannot buy one win."""
+    assert request.flash_sale_ticket_id is not None
+    sale, ticket = flash_sales.claim_for_checkout(
+        request.flash_sale_ticket_id, user_id, checkout_id
+    )
+    price = Money.model_validate(sale["price"])
+    quantity = int(ticket["quantity"])
+    return SagaInput(
+        checkout_id=checkout_id,
+        user_id=user_id,
+        lines=[OrderLine(sku=sale["sku"], quantity=quantity, unit_price=price)],
+        total=Money(amount=price.amount * quantity, currency=price.currency),
+        payment_method=request.payment_method,
+        shipping_address=request.shipping_address,
+        correlation_id=correlation_id,
+        flash_sale=FlashSalePurchase(sale_id=sale["sale_id"], ticket_id=ticket["ticket_id"]),
+        from_hold=sale["hold_id"],
     )
 
 
@@ -154,6 +191,12 @@ def record_outcome(checkout_id: str, error: SagaError | None) -> CheckoutView:
     record = repository().finish(checkout_id, outcome)
     if record is None:
         raise CheckoutNotFound(f"no checkout {checkout_id}")
+    saga = SagaInput.model_validate_json(record["saga_input"])
+    if saga.flash_sale is not None:  # the ticket learns the outcome recorded first
+        succeeded = record["status"] == "SUCCEEDED"
+        flash_sales.checkout_finished(
+            saga.flash_sale.ticket_id, checkout_id, record.get("order_id") if succeeded else None
+        )
     return _view(record)
 
 

@@ -72,3 +72,50 @@ def split_evenly(total: int, parts: int) -> list[int]:
     """`total` over `parts` as evenly as whole units allow (the first parts get the extra)."""
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def take_from(
+    held: Sequence[Allocation], lines: Sequence[ReservationLine]
+) -> tuple[list[Allocation], list[Allocation]]:
+    """Split what a hold keeps into (what covers `lines`, what stays held), the units keeping
+    their stock items; `Unavailable` for the first line the hold cannot cover."""
+    kept: Counter[tuple[str, str, int]] = Counter()
+    for a in held:
+        kept[(a.sku, a.warehouse_id, a.shard)] += a.quantity
+    taken: list[Allocation] = []
+    for line in merge_lines(lines):
+        items = [key for key in sorted(kept) if key[0] == line.sku and kept[key] > 0]
+        total = sum(kept[key] for key in items)
+        if total < line.quantity:
+            raise Unavailable(line.sku, line.quantity, total)
+        remaining = line.quantity
+        for key in items:
+            take = min(remaining, kept[key])
+            taken.append(Allocation(sku=key[0], warehouse_id=key[1], shard=key[2], quantity=take))
+            kept[key] -= take
+            remaining -= take
+            if remaining == 0:
+                break
+    return taken, merge_allocations(
+        [Allocation(sku=k[0], warehouse_id=k[1], shard=k[2], quantity=q) for k, q in kept.items()]
+    )
+
+
+def merge_allocations(allocations: Sequence[Allocation]) -> list[Allocation]:
+    """One allocation per stock item, in a stable order, none of zero units."""
+    totals: Counter[tuple[str, str, int]] = Counter()
+    for a in allocations:
+        totals[(a.sku, a.warehouse_id, a.shard)] += a.quantity
+    return [
+        Allocation(sku=sku, warehouse_id=warehouse_id, shard=shard, quantity=quantity)
+        for (sku, warehouse_id, shard), quantity in sorted(totals.items())
+        if quantity > 0
+    ]
+
+
+def lines_of(allocations: Sequence[Allocation]) -> list[ReservationLine]:
+    """The lines a set of allocations covers."""
+    totals: Counter[str] = Counter()
+    for a in allocations:
+        totals[a.sku] += a.quantity
+    return [ReservationLine(sku=sku, quantity=q) for sku, q in sorted(totals.items()) if q > 0]

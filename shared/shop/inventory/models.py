@@ -63,6 +63,9 @@ class ReserveRequest(BaseModel):
         Sequence[ReservationLine], Field(min_length=1, max_length=MAX_RESERVATION_LINES)
     ]
     hold_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = DEFAULT_HOLD_SECONDS
+    # The reservation whose units this one takes (a flash sale's set-aside): the units change
+    # owner and stay reserved, and go back to it if this one is released.
+    from_hold: CheckoutId | None = None
 
 
 class SnapshotLine(ReservationLine):
@@ -95,6 +98,8 @@ class Reservation(BaseModel):
     expires_at: int  # epoch seconds
     created_at: str
     updated_at: str
+    from_hold: str | None = None  # the hold its units came from (see ReserveRequest)
+    version: int = 0  # a hold's: each change of what it keeps is conditional on it
 
 
 class Availability(BaseModel):

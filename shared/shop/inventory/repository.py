@@ -28,6 +28,7 @@ from shop.dynamo import (
     update_if,
     update_write,
 )
+from shop.inventory.allocation import lines_of
 from shop.inventory.keys import (
     config_key,
     ledger_pk,
@@ -241,6 +242,27 @@ class InventoryRepository:
             condition="#s = :held",
             names={"#s": "status"},
             values={":new": status, ":held": was, ":now": iso_now()},
+        )
+
+    def rehold(self, hold: Reservation, allocations: list[Allocation]) -> dict[str, Any]:
+        """A held reservation now keeps `allocations` (units taken from it or given back), if
+        nobody changed what it keeps since it was read (its version)."""
+        condition = "#s = :held AND #ver = :v"
+        if hold.version == 0:  # reservations written before versions had none
+            condition = "#s = :held AND (attribute_not_exists(#ver) OR #ver = :v)"
+        return update_write(
+            reservation_key(hold.checkout_id),
+            "SET allocations = :a, #l = :l, #ver = :next, updated_at = :now",
+            condition=condition,
+            names={"#s": "status", "#l": "lines", "#ver": "version"},
+            values={
+                ":a": [a.model_dump() for a in allocations],
+                ":l": [line.model_dump() for line in lines_of(allocations)],
+                ":v": hold.version,
+                ":next": hold.version + 1,
+                ":held": HELD,
+                ":now": iso_now(),
+            },
         )
 
     def extend(self, checkout_id: str, expires_at: int) -> Reservation | None:

@@ -27,7 +27,14 @@ from shop.errors import (
     Throttled,
     ValidationFailed,
 )
-from shop.inventory.allocation import Unavailable, merge_lines, plan, split_evenly
+from shop.inventory.allocation import (
+    Unavailable,
+    merge_allocations,
+    merge_lines,
+    plan,
+    split_evenly,
+    take_from,
+)
 from shop.inventory.models import (
     Allocation,
     Availability,
@@ -182,9 +189,19 @@ def get_reservation(checkout_id: str) -> Reservation | None:
     return repository().reservation(checkout_id)
 
 
-def reserve(request: ReserveRequest) -> Reservation:
-    """Hold stock for every line of a checkout, all or nothing; repeating it is harmless."""
+def _out_of_stock(short: Unavailable) -> OutOfStock:
+    return OutOfStock(
+        f"only {short.available} of {short.sku} available, {short.requested} requested",
+        details={"sku": short.sku, "requested": short.requested, "available": short.available},
+    )
+
+
+def reserve(request: ReserveRequest, *, expires_at: int | None = None) -> Reservation:
+    """Hold stock for every line of a checkout, all or nothing; repeating it is harmless.
+    `expires_at` (epoch seconds) overrides `hold_seconds`, for a hold longer than a day."""
     lines = merge_lines(request.lines)
+    if request.from_hold is not None:
+        return _take_from_hold(request, request.from_hold, lines)
     for _ in range(MAX_ATTEMPTS):
         existing = get_reservation(request.checkout_id)
         if existing is not None:
@@ -193,20 +210,13 @@ def reserve(request: ReserveRequest) -> Reservation:
         try:
             allocations = plan(lines, stock)
         except Unavailable as short:
-            raise OutOfStock(
-                f"only {short.available} of {short.sku} available, {short.requested} requested",
-                details={
-                    "sku": short.sku,
-                    "requested": short.requested,
-                    "available": short.available,
-                },
-            ) from None
+            raise _out_of_stock(short) from None
         reservation = Reservation(
             checkout_id=request.checkout_id,
             status="HELD",
             lines=lines,
             allocations=allocations,
-            expires_at=math.ceil(now() + request.hold_seconds),
+            expires_at=expires_at or math.ceil(now() + request.hold_seconds),
             created_at=iso_now(),
             updated_at=iso_now(),
         )
@@ -219,6 +229,54 @@ def reserve(request: ReserveRequest) -> Reservation:
             return reservation
         # Another request for this checkout won, or stock moved under us: read again.
     raise Throttled("stock is changing too fast; retry the reservation")
+
+
+def _take_from_hold(
+    request: ReserveRequest, hold_id: str, lines: list[ReservationLine]
+) -> Reservation:
+    """A checkout's units taken from what a hold keeps (a flash sale's set-aside): they stay
+    reserved on the same stock items and only change owner, so no stock item and no ledger
+    entry changes; the two reservations change in one transaction, the hold's on its version."""
+    repo = repository()
+    for _ in range(MAX_ATTEMPTS):
+        existing = get_reservation(request.checkout_id)
+        if existing is not None:
+            return _same_request(existing, lines)
+        hold = get_reservation(hold_id)
+        if hold is None or hold.status != "HELD":
+            raise ReservationLapsed(f"{hold_id} keeps no units any more")
+        try:
+            taken, kept = take_from(hold.allocations, lines)
+        except Unavailable as short:
+            raise _out_of_stock(short) from None
+        reservation = Reservation(
+            checkout_id=request.checkout_id,
+            status="HELD",
+            lines=lines,
+            allocations=taken,
+            expires_at=math.ceil(now() + request.hold_seconds),
+            created_at=iso_now(),
+            updated_at=iso_now(),
+            from_hold=hold_id,
+        )
+        if _transact([repo.put_reservation(reservation), repo.rehold(hold, kept)]) is None:
+            return reservation
+    raise Throttled("the hold is changing too fast; retry the reservation")
+
+
+def _give_back_to_hold(reservation: Reservation, new_status: str) -> bool | None:
+    """Return a released reservation's units to the hold they were taken from: True when
+    done, False when the hold changed meanwhile (read again), None when the hold is no
+    longer kept (the units go back to stock instead)."""
+    hold = get_reservation(reservation.from_hold or "")
+    if hold is None or hold.status != "HELD":
+        return None
+    repo = repository()
+    writes = [
+        repo.finish(reservation.checkout_id, new_status),
+        repo.rehold(hold, merge_allocations([*hold.allocations, *reservation.allocations])),
+    ]
+    return _transact(writes) is None
 
 
 def _same_request(existing: Reservation, lines: list[ReservationLine]) -> Reservation:
@@ -248,6 +306,12 @@ def release(
             continue
         if expired and reservation.expires_at > now():
             return reservation  # extended meanwhile
+        if reservation.from_hold is not None:
+            given_back = _give_back_to_hold(reservation, new_status)
+            if given_back:
+                return reservation.model_copy(update={"status": new_status})
+            if given_back is False:
+                continue
         repo = repository()
         writes = [repo.finish(checkout_id, new_status)]
         for a in reservation.allocations:

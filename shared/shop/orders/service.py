@@ -41,10 +41,14 @@ def create_pending(
     total: Any,
     shipping_address: ShippingAddress,
     correlation_id: str,
+    *,
+    at_sale_price: bool = False,
 ) -> Order:
-    """The checkout's order, PENDING, after `confirm_prices`; the one an earlier attempt of
-    this step created, if there is one."""
-    confirm_prices(lines)
+    """The checkout's order, PENDING, after `confirm_prices` (unless its lines are at a flash
+    sale's price, which the sale fixed); the one an earlier attempt of this step created, if
+    there is one."""
+    if not at_sale_price:
+        confirm_prices(lines)
     now = iso_now()
     order = Order(
         order_id=order_id_for(checkout_id),
