@@ -9,6 +9,9 @@ from shop.errors import (
     ItemUnavailable,
     MixedCurrencies,
     PriceChanged,
+    TicketInCheckout,
+    TicketNotFound,
+    TicketNotWon,
 )
 from shop.http import ApiRequest, ApiResponse, api_handler
 from shop.idempotency import idempotency_key
@@ -19,7 +22,16 @@ from shop.idempotency import idempotency_key
     body=StartCheckout,
     responses={202: CheckoutAccepted},
     # A repeated key finds the same checkout (no REQUEST_IN_PROGRESS), if the body is the same.
-    errors=[CartEmpty, IdempotencyKeyReused, ItemUnavailable, MixedCurrencies, PriceChanged],
+    errors=[
+        CartEmpty,
+        IdempotencyKeyReused,
+        ItemUnavailable,
+        MixedCurrencies,
+        PriceChanged,
+        TicketNotFound,
+        TicketNotWon,
+        TicketInCheckout,
+    ],
     idempotency="required",
 )
 def handler(request: ApiRequest) -> ApiResponse:

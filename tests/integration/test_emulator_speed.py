@@ -21,6 +21,7 @@ import moto
 import pytest
 from botocore.exceptions import ClientError
 from moto import backends
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 
@@ -639,3 +640,101 @@ def test_moto_serves_request_after_request_on_one_connection(platform: LocalPlat
         assert _dynamodb_request(connection, "DescribeTable", {"TableName": "absent"})[0] == 400
     assert connection.sock is sock  # never closed by the server, never reopened
     connection.close()
+
+
+# ---------------------------------------------------------------------- DynamoDB transactions
+def transaction_outcomes(dynamodb: Any, table: str) -> list[Any]:
+    """Each of a set of transactions' answer (its cancellation reasons, or None) and the table
+    after it: committed, cancelled by a condition (with and without the old item returned), two
+    writes of one item, and a write moto refuses mid-way (ADD to a string)."""
+    key = {"pk": {"S": "t"}, "sk": {"N": "1"}}
+    other = {"pk": {"S": "t"}, "sk": {"N": "2"}}
+    put = {"Put": {"TableName": table, "Item": {**key, "n": {"N": "1"}, "s": {"S": "x"}}}}
+    transactions = [
+        [put, {"Put": {"TableName": table, "Item": {**other, "n": {"N": "5"}}}}],
+        [
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key,
+                    "UpdateExpression": "SET n = n + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {
+                "ConditionCheck": {
+                    "TableName": table,
+                    "Key": other,
+                    "ConditionExpression": "n = :six",
+                    "ExpressionAttributeValues": {":six": {"N": "6"}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ],
+        [put, {"Delete": {"TableName": table, "Key": key}}],
+        [
+            {"Delete": {"TableName": table, "Key": other}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key,
+                    "UpdateExpression": "ADD s :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ],
+        [
+            {"Delete": {"TableName": table, "Key": other}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key,
+                    "UpdateExpression": "SET n = n + :one",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ],
+    ]
+    outcomes: list[Any] = []
+    for transaction in transactions:
+        try:
+            dynamodb.transact_write_items(TransactItems=transaction)
+            answer: Any = None
+        except dynamodb.exceptions.TransactionCanceledException as error:
+            answer = error.response.get("CancellationReasons")
+        except ClientError as error:
+            answer = error.response["Error"]["Code"]
+        items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+        outcomes.append((answer, sorted(items, key=lambda i: i["sk"]["N"])))
+    return outcomes
+
+
+def test_transactions_answer_and_roll_back_as_moto_does(platform: LocalPlatform) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    tables = []
+    for _ in range(2):
+        name = unique("tx")
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
+        tables.append(name)
+    ours = transaction_outcomes(dynamodb, tables[0])
+    # moto's own, for these transactions only (correct, only slower, for anyone else meanwhile)
+    seam = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = moto_speed._originals["transact_write_items"]  # type: ignore[method-assign]
+    try:
+        theirs = transaction_outcomes(dynamodb, tables[1])
+    finally:
+        DynamoDBBackend.transact_write_items = seam  # type: ignore[method-assign]
+    assert ours == theirs
+    assert [answer is None for answer, _ in ours] == [True, False, False, False, True]

@@ -67,7 +67,7 @@ class Standing:
     def open_wins(self) -> int:
         return self.allocated - self.sold
 
-    def place(self, units: int, *, waitlist_open: bool) -> Placement:
+    def place(self, units: int) -> Placement:
         """The next ticket in line: a win if its units are free, else the waitlist if the open
         wins could still give them back, else lost."""
         self.decided += 1
@@ -75,7 +75,7 @@ class Standing:
             self.allocated += units
             self.won += 1
             return "WON"
-        if waitlist_open and self.waitlisted + units <= self.open_wins:
+        if self.waitlisted + units <= self.open_wins:
             self.waitlisted += units
             self.waiting += 1
             return "WAITLISTED"
@@ -241,7 +241,7 @@ class FlashSalesRepository:
         return update_if(
             self.table_name,
             ticket_key(ticket_id),
-            "SET checkout_id = :c",
+            "SET checkout_id = :c, claimed_at = :now",
             condition=condition,
             names={"#s": "state"},
             values=values,

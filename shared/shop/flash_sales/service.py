@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import time
 import uuid
 from collections import defaultdict
@@ -78,6 +79,11 @@ def ticket_id_for(sale_id: str, user_id: str) -> str:
 def hold_id_for(sale_id: str) -> str:
     """The inventory reservation that keeps the sale's units."""
     return f"flash-{sale_id}"
+
+
+def _back_off(attempt: int) -> None:
+    """A jittered pause before reading a contended sale again, so retries spread out."""
+    time.sleep(random.uniform(0, min(0.2, 0.01 * 2**attempt)))
 
 
 # ----------------------------------------------------------------------------- the admin
@@ -273,7 +279,7 @@ def decide_entries(entries: Iterable[FlashSaleEntered]) -> None:
 
 def _decide(sale_id: str, entries: list[FlashSaleEntered]) -> None:
     repo = repository()
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         sale = repo.sale(sale_id)
         if sale is None:
             logger.error("entries for an unknown sale dropped", extra={"sale_id": sale_id})
@@ -286,7 +292,6 @@ def _decide(sale_id: str, entries: list[FlashSaleEntered]) -> None:
         standing = Standing.of(sale)
         at = now()
         settled = "active" not in sale
-        waitlist_open = at < float(sale["ends_epoch"])
         writes = []
         for ticket in queued:
             units = int(ticket["quantity"])
@@ -296,7 +301,7 @@ def _decide(sale_id: str, entries: list[FlashSaleEntered]) -> None:
                 standing.lost += 1
                 placement = "LOST"
             else:
-                placement = standing.place(units, waitlist_open=waitlist_open)
+                placement = standing.place(units)
             writes.append(
                 repo.place(
                     ticket["ticket_id"],
@@ -309,6 +314,7 @@ def _decide(sale_id: str, entries: list[FlashSaleEntered]) -> None:
             )
         if repo.transact([repo.save_standing(sale_id, standing), *writes]) is None:
             return
+        _back_off(attempt)
     raise Throttled(f"the standing of sale {sale_id} is changing too fast; retry")
 
 
@@ -332,7 +338,13 @@ def claim_for_checkout(
         )
     replacing = None
     if holder not in (None, checkout_id):
-        if _checkout_status(holder) == "PENDING":
+        status = _checkout_status(holder)
+        if status == "SUCCEEDED":  # bought, though the ticket was not told yet: tell it
+            record = CheckoutRepository(checkout_table()).get(holder) or {}
+            checkout_finished(ticket_id, holder, record.get("order_id"))
+            raise TicketNotWon("the win was bought", details={"status": "WON"})
+        if status == "PENDING" or (status is None and _claimed_lately(ticket)):
+            # A claim with no checkout record yet is a request still on its way to write it.
             raise TicketInCheckout("another checkout of this ticket is under way")
         replacing = holder
     if repo.claim(ticket_id, checkout_id, replacing=replacing, now_epoch=math.floor(now())) is None:
@@ -351,14 +363,30 @@ def checkout_finished(ticket_id: str, checkout_id: str, order_id: str | None) ->
     if order_id is None:
         repo.unclaim(ticket_id, checkout_id)
         return
-    if ticket["state"] == "WON":
+    for attempt in range(MAX_ATTEMPTS):
+        if ticket is None or ticket["state"] != "WON":
+            break  # counted already (a repeat)
         writes = [
             repo.purchase(ticket_id, checkout_id, order_id),
             repo.count_sold(ticket["sale_id"], int(ticket["quantity"])),
         ]
-        repo.transact(writes)  # refused: a repeat, already counted
+        if repo.transact(writes) is None:
+            break
+        _back_off(attempt)  # a worker changed the sale's standing meanwhile: again
+        ticket = repo.ticket(ticket_id)
+    else:
+        raise Throttled("the sale is changing too fast to count this purchase; retry")
+    if ticket is None:
+        return
     # Fewer open wins could lapse now: whoever on the waitlist can no longer win is told.
     _trim_waitlist(ticket["sale_id"])
+
+
+CLAIM_GRACE_SECONDS = 60  # longer than any request between its claim and its checkout record
+
+
+def _claimed_lately(ticket: dict[str, Any]) -> bool:
+    return float(ticket.get("claimed_at", 0)) > now() - CLAIM_GRACE_SECONDS
 
 
 def _checkout_status(checkout_id: str) -> str | None:
@@ -371,7 +399,10 @@ def tend_sales() -> int:
     """Every active sale tended (the schedule's job): how many."""
     sales = repository().active_sales()
     for sale_id in sales:
-        tend_sale(sale_id)
+        try:
+            tend_sale(sale_id)
+        except Throttled:  # one busy sale must not hold back the others
+            logger.warning("flash sale busy: the next sweep goes on", extra={"sale_id": sale_id})
     return len(sales)
 
 
@@ -398,7 +429,8 @@ def _change(sale_id: str, change: Any) -> None:
         if not writes:
             return
         if repo.transact([repo.save_standing(sale_id, standing), *writes]) is not None:
-            conflicts += 1  # a worker or a checkout moved it first: read again
+            _back_off(conflicts)  # a worker or a checkout moved it first: read again
+            conflicts += 1
     raise Throttled(f"sale {sale_id} is changing too fast; the next sweep goes on")
 
 
@@ -408,8 +440,8 @@ def _expire_lapsed_holds(sale_id: str) -> None:
         holder = ticket.get("checkout_id")
         if holder is not None:
             status = _checkout_status(holder)
-            if status == "PENDING":
-                continue  # its saga settles it either way
+            if status == "PENDING" or (status is None and _claimed_lately(ticket)):
+                continue  # its saga (or the request about to start it) settles it
             if status == "SUCCEEDED":  # its outcome was not recorded here: record it
                 record = CheckoutRepository(checkout_table()).get(holder) or {}
                 checkout_finished(ticket["ticket_id"], holder, record.get("order_id"))
@@ -431,7 +463,8 @@ def _promote_waitlisted(sale_id: str) -> None:
     repo = repository()
 
     def promote(sale: dict[str, Any], standing: Standing) -> Any:
-        if now() >= float(sale["ends_epoch"]) or standing.free <= 0 or standing.waiting <= 0:
+        # After the end too: whoever was in line before it keeps their place.
+        if standing.free <= 0 or standing.waiting <= 0:
             return None
         for ticket in repo.waitlist(sale_id, last_first=False):
             units = int(ticket["quantity"])
@@ -451,8 +484,7 @@ def _trim_waitlist(sale_id: str) -> None:
     repo = repository()
 
     def trim(sale: dict[str, Any], standing: Standing) -> Any:
-        ended = now() >= float(sale["ends_epoch"])
-        if standing.waiting <= 0 or (not ended and standing.waitlisted <= standing.open_wins):
+        if standing.waiting <= 0 or standing.waitlisted <= standing.open_wins:
             return None
         last = repo.waitlist(sale_id, last_first=True, limit=1)
         if not last:

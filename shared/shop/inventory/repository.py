@@ -233,15 +233,18 @@ class InventoryRepository:
         item["held"] = HELD  # sparse index key: only held reservations are swept
         return put_write(item, condition="attribute_not_exists(pk)")
 
-    def finish(self, checkout_id: str, status: str, *, was: str = HELD) -> dict[str, Any]:
+    def finish(
+        self, checkout_id: str, status: str, *, was: str = HELD, version: int = 0
+    ) -> dict[str, Any]:
         """The reservation leaves status `was` for `status` (once: the condition is on `was`)
-        and so leaves the held index."""
+        and so leaves the held index; only as it was read (`version`: a hold whose units a
+        checkout took meanwhile must be read again)."""
         return update_write(
             reservation_key(checkout_id),
             "SET #s = :new, updated_at = :now REMOVE held",
-            condition="#s = :held",
-            names={"#s": "status"},
-            values={":new": status, ":held": was, ":now": iso_now()},
+            condition="#s = :held AND (attribute_not_exists(#ver) OR #ver = :v)",
+            names={"#s": "status", "#ver": "version"},
+            values={":new": status, ":held": was, ":now": iso_now(), ":v": version},
         )
 
     def rehold(self, hold: Reservation, allocations: list[Allocation]) -> dict[str, Any]:

@@ -273,7 +273,7 @@ def _give_back_to_hold(reservation: Reservation, new_status: str) -> bool | None
         return None
     repo = repository()
     writes = [
-        repo.finish(reservation.checkout_id, new_status),
+        repo.finish(reservation.checkout_id, new_status, version=reservation.version),
         repo.rehold(hold, merge_allocations([*hold.allocations, *reservation.allocations])),
     ]
     return _transact(writes) is None
@@ -313,7 +313,7 @@ def release(
             if given_back is False:
                 continue
         repo = repository()
-        writes = [repo.finish(checkout_id, new_status)]
+        writes = [repo.finish(checkout_id, new_status, version=reservation.version)]
         for a in reservation.allocations:
             writes += repo.move(a, "release", movement=movement, reference=checkout_id)
         if _transact(writes) is None:
@@ -344,7 +344,7 @@ def commit(checkout_id: str) -> Reservation:
                 f"checkout {checkout_id}'s reservation was {reservation.status.lower()}"
             )
         repo = repository()
-        writes = [repo.finish(checkout_id, "COMMITTED")]
+        writes = [repo.finish(checkout_id, "COMMITTED", version=reservation.version)]
         for a in reservation.allocations:
             writes += repo.move(a, "commit", movement="commit", reference=checkout_id)
         if _transact(writes) is None:
