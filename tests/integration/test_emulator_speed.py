@@ -552,20 +552,28 @@ def test_shard_iterators_expire_after_fifteen_minutes_as_on_dynamodb_streams(
     assert set(backend.shard_iterators) == {"recent", "new"}
 
 
+def streamed_table(platform: LocalPlatform, view: str) -> tuple[str, str, str]:
+    """A new table keyed by `pk` with a stream of `view`: its name, stream ARN and shard."""
+    dynamodb = emulator_client(platform, "dynamodb")
+    table = unique("speed-stream")
+    arn: str = dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )["TableDescription"]["LatestStreamArn"]
+    streams = emulator_client(platform, "dynamodbstreams")
+    shard: str = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return table, arn, shard
+
+
 def test_a_stream_keeps_its_latest_records_with_their_sequence_numbers(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
     streams = emulator_client(platform, "dynamodbstreams")
-    table = unique("speed-stream")
-    arn = dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )["TableDescription"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    table, arn, shard = streamed_table(platform, "NEW_IMAGE")
 
     def iterator(kind: str) -> str:
         found: str = streams.get_shard_iterator(
@@ -603,15 +611,7 @@ def test_stream_records_are_written_as_moto_writes_them(platform: LocalPlatform)
         "after-call.dynamodbstreams.GetRecords",
         lambda http_response, **_: bodies.append(json.loads(http_response.content)),
     )
-    table = unique("speed-wire")
-    arn = dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    table, arn, shard = streamed_table(platform, "NEW_AND_OLD_IMAGES")
     start = streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
