@@ -9,6 +9,7 @@ empty catalog). Loading into a platform that already has the demo catalog change
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from shop.catalog.models import NewProduct
@@ -20,17 +21,28 @@ from shop.recommendations.service import import_history, train_on
 from shop.search.service import index_new_catalog, sales
 from shop_local.auth import user_id
 from shop_local.demo_catalog import build_demo_catalog
-from shop_local.demo_sales import invoice_baskets, purchases, sku_products, times_ordered
+from shop_local.demo_sales import (
+    Purchase,
+    invoice_baskets,
+    purchases,
+    sku_products,
+    times_ordered,
+)
 
 WAREHOUSES = ("wh-london", "wh-manchester")
 HISTORY_UNTIL = "2011-11"  # the invoices before it are the demo shoppers' history
 
 
-def demo_history(owners: dict[str, str]) -> list[tuple[str, Basket]]:
+def demo_history(
+    owners: dict[str, str], lines: Iterable[Purchase] | None = None
+) -> list[tuple[str, Basket]]:
     """The invoices before HISTORY_UNTIL as (order id, basket): customers as the users
-    `customer-<CustomerID>` (`shop token customer-17850` signs in as one), times in ISO."""
+    `customer-<CustomerID>` (`shop token customer-17850` signs in as one), times in ISO.
+    `lines`: the data set's purchases, when already read."""
     history = []
-    for invoice, basket in invoice_baskets(owners, purchases(), until=HISTORY_UNTIL):
+    for invoice, basket in invoice_baskets(
+        owners, purchases() if lines is None else lines, until=HISTORY_UNTIL
+    ):
         shopper = user_id(f"customer-{basket.customer}") if basket.customer else None
         at = basket.at.replace(" ", "T") + ".000Z"  # as the live events write times
         history.append((f"invoice-{invoice}", Basket(shopper, at, basket.products)))
@@ -58,9 +70,10 @@ def load_demo() -> dict[str, Any]:
     stocked = seed_stock(level for sku in skus for level in demo_stock(sku))
     # What sold, for search to rank by: every order of the shipped history.
     owners = sku_products(catalog)
-    orders = times_ordered(owners, purchases())
+    lines = list(purchases())  # read once: parsing the gzipped data set takes seconds
+    orders = times_ordered(owners, lines)
     sold = sales().seed(orders)
-    history = demo_history(owners)
+    history = demo_history(owners, lines)
     baskets = import_history(history)
     # Trained on the baskets just written, not read back: reading 17,000 from the emulator
     # took two minutes of the demo's start.

@@ -15,12 +15,13 @@ functions, each source a daemon thread:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +47,25 @@ class EventSource(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.stopping = threading.Event()
         self.idle = threading.Event()  # set while the source has nothing to deliver
+
+        self._handled = 0  # deliveries started plus those finished (see `activity`)
+        self._handled_lock = threading.Lock()
+
+    @property
+    def activity(self) -> int:
+        """Grows whenever a delivery of this source starts or ends: unchanged across a wait,
+        the source delivered nothing in it (`LocalPlatform.wait_until_idle`)."""
+        return self._handled
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        with self._handled_lock:
+            self._handled += 1
+        try:
+            yield
+        finally:
+            with self._handled_lock:
+                self._handled += 1
 
     def stop(self) -> None:
         self.stopping.set()
@@ -166,7 +186,8 @@ class SqsPoller(EventSource):
                     self.stopping.wait(0.2)
                 continue
             try:
-                self._deliver(sqs, messages)
+                with self.delivering():
+                    self._deliver(sqs, messages)
             except Exception:
                 log.exception("%s: delivering a batch failed", self.name)
             finally:
@@ -458,7 +479,8 @@ class StreamPoller(EventSource):
                     if response.get("Records"):
                         delivered = True
                         self.idle.clear()
-                        self._deliver(shard_id, [self._record(r) for r in response["Records"]])
+                        with self.delivering():
+                            self._deliver(shard_id, [self._record(r) for r in response["Records"]])
                         if self.checkpoints is not None:
                             last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
                             self.checkpoints.advance(self.name, shard_id, last)

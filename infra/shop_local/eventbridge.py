@@ -86,7 +86,8 @@ class Deliveries(EventSource):
             except queue.Empty:
                 continue
             try:
-                job()
+                with self.delivering():
+                    job()
             except Exception:
                 log.exception("delivery to a rule target failed")
             finally:

@@ -34,11 +34,14 @@
    checks every condition first, against the state before the transaction (as DynamoDB does;
    its items are distinct, so moto's check-as-it-goes sees the same), writes only when all
    hold, and undoes a write refused mid-way from copies of just the items written before.
-
 9. SQS ReceiveMessage: for every message it hands out, moto asks the queue's attributes for its
    retention period, and computing them counts every message of the queue, so a receive from
    a queue with a backlog of n cost n per message (a 10,000-entry flash sale drained at 13
    messages a second). `_retained` reads the one attribute.
+10. DynamoDB Streams GetRecords: moto's response serializer walks every attribute of every image
+   against the API's shapes (most of the emulator's time while the demo catalog's 3,000 changes
+   are published). The records are kept in their wire form already: `_get_records_response`
+   writes them as JSON, with the one value that is not (the creation time) as moto writes it.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -47,11 +50,14 @@ tests/integration/test_emulator_speed.py checks that the answers are the same as
 from __future__ import annotations
 
 import bisect
+import calendar
 import collections
 import contextlib
+import datetime
 import hashlib
 import inspect
 import io
+import json
 import os
 import sys
 import threading
@@ -75,6 +81,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -119,6 +126,7 @@ def install() -> None:
         start_execution=StepFunctionsParserBackend.start_execution,
         get_shard_iterator=DynamoDBStreamsBackend.get_shard_iterator,
         get_records=DynamoDBStreamsBackend.get_records,
+        get_records_response=DynamoDBStreamsHandler.get_records,
         stream_add=StreamShard.add,
         stream_get=StreamShard.get,
         moto_modules=moto_backends.list_of_moto_modules,
@@ -134,6 +142,7 @@ def install() -> None:
     StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_shard_iterator = _get_shard_iterator  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = _get_records  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = _get_records_response  # type: ignore[method-assign]
     StreamShard.add = _stream_add  # type: ignore[method-assign]
     StreamShard.get = _stream_get  # type: ignore[method-assign]
     modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
@@ -178,6 +187,7 @@ def uninstall() -> None:
     StepFunctionsParserBackend.start_execution = _originals["start_execution"]  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_shard_iterator = _originals["get_shard_iterator"]  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = _originals["get_records"]  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = _originals["get_records_response"]  # type: ignore[method-assign]
     StreamShard.add = _originals["stream_add"]  # type: ignore[method-assign]
     StreamShard.get = _originals["stream_get"]  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _originals["moto_modules"]
@@ -700,6 +710,23 @@ def _get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) ->
         result: dict[str, Any] = _originals["get_records"](self, iterator_arn, limit)
         _remember(self, result["NextShardIterator"])
         return result
+
+
+def _get_records_response(self: DynamoDBStreamsHandler) -> Any:
+    if _moto_queries:  # moto's own serializer, to compare answers with
+        return _originals["get_records_response"](self)
+    limit = self._get_param("Limit")
+    result = self.backend.get_records(self._get_param("ShardIterator"), limit or 1000)
+    return json.dumps(result, default=_wire_timestamp, separators=(",", ":"))
+
+
+def _wire_timestamp(value: Any) -> int | float:
+    """A record's ApproximateCreationDateTime as moto's JSON serializer writes a timestamp:
+    epoch seconds, with milliseconds when it has any."""
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    seconds = calendar.timegm(value.timetuple())
+    return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
 
 
 _stream_written = threading.Condition()

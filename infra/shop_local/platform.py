@@ -256,8 +256,7 @@ class LocalPlatform:
             self.demo_summary = load_demo()
             # Ready once the demo's own events are handled (the catalog's 3,000 changes reach
             # the search indexer): a change made then is not queued behind them.
-            for _ in range(3):  # stream -> bus -> queue: each source after the one feeding it
-                self.wait_until_idle(600)
+            self.wait_until_idle(600)
             self.gateway.ready.set()
         return self
 
@@ -332,15 +331,26 @@ class LocalPlatform:
                 )
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Block until every event source has delivered what is waiting (tests use this instead
-        of sleeping)."""
+        """Block until every event source has delivered what is waiting, and what that caused
+        (tests use this instead of sleeping). The sources are asked all at once, not one after
+        another (each answers within its poll, up to a second), and again while any delivered
+        in the meantime: what one delivers (a stream's change published to the bus, a rule's
+        target fed) may wait at another that had already answered."""
         deadline = time.monotonic() + timeout
-        for source in self.sources:
-            if isinstance(source, Schedule):
-                continue
-            source.idle.clear()
-            if not source.idle.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"{source.name} still busy after {timeout}s")
+        sources = [s for s in self.sources if not isinstance(s, Schedule)]
+        while True:
+            before = self._activity(sources)
+            for source in sources:
+                source.idle.clear()
+            for source in sources:
+                if not source.idle.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(f"{source.name} still busy after {timeout}s")
+            if self._activity(sources) == before:
+                return
+
+    @staticmethod
+    def _activity(sources: list[EventSource]) -> int:
+        return sum(source.activity for source in sources)
 
     # ------------------------------------------------------------------ local-only routes
     def _local_routes(self) -> dict[tuple[str, str], LocalRoute]:

@@ -553,20 +553,28 @@ def test_shard_iterators_expire_after_fifteen_minutes_as_on_dynamodb_streams(
     assert set(backend.shard_iterators) == {"recent", "new"}
 
 
+def streamed_table(platform: LocalPlatform, view: str) -> tuple[str, str, str]:
+    """A new table keyed by `pk` with a stream of `view`: its name, stream ARN and shard."""
+    dynamodb = emulator_client(platform, "dynamodb")
+    table = unique("speed-stream")
+    arn: str = dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )["TableDescription"]["LatestStreamArn"]
+    streams = emulator_client(platform, "dynamodbstreams")
+    shard: str = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return table, arn, shard
+
+
 def test_a_stream_keeps_its_latest_records_with_their_sequence_numbers(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
     streams = emulator_client(platform, "dynamodbstreams")
-    table = unique("speed-stream")
-    arn = dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )["TableDescription"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    table, arn, shard = streamed_table(platform, "NEW_IMAGE")
 
     def iterator(kind: str) -> str:
         found: str = streams.get_shard_iterator(
@@ -594,6 +602,56 @@ def test_a_stream_keeps_its_latest_records_with_their_sequence_numbers(
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "w12"}})
     (newest,) = streams.get_records(ShardIterator=latest)["Records"]
     assert int(newest["dynamodb"]["SequenceNumber"]) == numbers[0] + 12
+
+
+def test_stream_records_are_written_as_moto_writes_them(platform: LocalPlatform) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    streams = emulator_client(platform, "dynamodbstreams")
+    bodies: list[Any] = []
+    streams.meta.events.register(
+        "after-call.dynamodbstreams.GetRecords",
+        lambda http_response, **_: bodies.append(json.loads(http_response.content)),
+    )
+    table, arn, shard = streamed_table(platform, "NEW_AND_OLD_IMAGES")
+    start = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    every_type = {
+        "n": {"N": "1.50"},
+        "s": {"S": 'é\u2028"quoted"'},
+        "nested": {"L": [{"M": {"s": {"S": "é"}, "t": {"BOOL": True}, "z": {"NULL": True}}}]},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "empty": {"M": {}},
+    }
+    for i in range(3):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"w{i}"}, **every_type})
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "w0"}},
+        UpdateExpression="SET n = :n REMOVE s",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": "w1"}})
+
+    fast = streams.get_records(ShardIterator=start, Limit=3)
+    rest = streams.get_records(ShardIterator=fast["NextShardIterator"])
+    with moto_speed.moto_queries():
+        own = streams.get_records(ShardIterator=start, Limit=3)
+        streams.get_records(ShardIterator=own["NextShardIterator"])
+    assert [r["eventName"] for r in fast["Records"] + rest["Records"]] == [
+        *["INSERT"] * 3,
+        "MODIFY",
+        "REMOVE",
+    ]
+    assert fast["Records"][0]["dynamodb"]["NewImage"]["n"] == {"N": "1.50"}
+    fast_body, rest_body, own_body, own_rest_body = bodies
+    # Iterators are new each read; everything else is byte for byte what moto's serializer wrote.
+    for body in bodies:
+        assert body.pop("NextShardIterator").startswith(arn)
+    assert (fast_body, rest_body) == (own_body, own_rest_body)
+    assert len(fast_body["Records"]) == 3
+    assert len(rest_body["Records"]) == 2
 
 
 def test_the_server_still_finds_every_backend_from_its_list_made_once() -> None:
