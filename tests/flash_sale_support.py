@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
 from checkout_support import ADDRESS
 
 from helpers import Api, unique
@@ -111,8 +112,11 @@ def wait_until_decided(sale_id: str, entries: int, timeout: float = 120) -> dict
     return sale
 
 
-def buy(api: Api, user: str, ticket_id: str, payment_method: str = "pm_card_visa") -> str:
-    response = api.post(
+def try_to_buy(
+    api: Api, user: str, ticket_id: str, payment_method: str = "pm_card_visa"
+) -> requests.Response:
+    """POST /checkout for a won ticket, under a new Idempotency-Key."""
+    return api.post(
         "/checkout",
         json={
             "flash_sale_ticket_id": ticket_id,
@@ -122,6 +126,10 @@ def buy(api: Api, user: str, ticket_id: str, payment_method: str = "pm_card_visa
         user=user,
         headers={"Idempotency-Key": unique("key")},
     )
+
+
+def buy(api: Api, user: str, ticket_id: str, payment_method: str = "pm_card_visa") -> str:
+    response = try_to_buy(api, user, ticket_id, payment_method)
     assert response.status_code == 202, response.text
     checkout_id: str = response.json()["checkout_id"]
     return checkout_id

@@ -20,6 +20,7 @@ from flash_sale_support import (
     sale_terms,
     statuses,
     ticket,
+    try_to_buy,
     wait_until,
     wait_until_decided,
 )
@@ -258,22 +259,7 @@ def test_a_win_not_checked_out_in_time_goes_to_the_next_in_line(
         tend(platform)
         views = all_tickets(api, sale_id, tickets)
         assert [views[u]["status"] for u in shoppers] == ["EXPIRED", "EXPIRED", "WON", "WON"]
-        late = api.post(
-            "/checkout",
-            json={
-                "flash_sale_ticket_id": tickets[first]["ticket_id"],
-                "payment_method": "pm_card_visa",
-                "shipping_address": {
-                    "name": "A",
-                    "line1": "1 St",
-                    "city": "X",
-                    "postal_code": "N1",
-                    "country": "GB",
-                },
-            },
-            user=first,
-            headers={"Idempotency-Key": unique("k")},
-        )
+        late = try_to_buy(api, first, tickets[first]["ticket_id"])
         assert_error(late, 409, "TICKET_NOT_WON")
         bought = wait_for(api, third, buy(api, third, tickets[third]["ticket_id"]))
         assert bought["status"] == "SUCCEEDED"
@@ -324,22 +310,7 @@ def test_two_checkouts_racing_for_one_win_buy_it_once(api: Api, platform: LocalP
     platform.wait_until_idle(20)
 
     def attempt(_: int) -> tuple[int, Any]:
-        response = api.post(
-            "/checkout",
-            json={
-                "flash_sale_ticket_id": entry["ticket_id"],
-                "payment_method": "pm_card_visa",
-                "shipping_address": {
-                    "name": "A",
-                    "line1": "1 St",
-                    "city": "X",
-                    "postal_code": "N1",
-                    "country": "GB",
-                },
-            },
-            user=shopper,
-            headers={"Idempotency-Key": unique("k")},
-        )
+        response = try_to_buy(api, shopper, entry["ticket_id"])
         return response.status_code, response.json()
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -211,14 +211,8 @@ def reserve(request: ReserveRequest, *, expires_at: int | None = None) -> Reserv
             allocations = plan(lines, stock)
         except Unavailable as short:
             raise _out_of_stock(short) from None
-        reservation = Reservation(
-            checkout_id=request.checkout_id,
-            status="HELD",
-            lines=lines,
-            allocations=allocations,
-            expires_at=expires_at or math.ceil(now() + request.hold_seconds),
-            created_at=iso_now(),
-            updated_at=iso_now(),
+        reservation = _held(
+            request, lines, allocations, expires_at or math.ceil(now() + request.hold_seconds)
         )
         repo = repository()
         writes = [repo.put_reservation(reservation)]
@@ -229,6 +223,28 @@ def reserve(request: ReserveRequest, *, expires_at: int | None = None) -> Reserv
             return reservation
         # Another request for this checkout won, or stock moved under us: read again.
     raise Throttled("stock is changing too fast; retry the reservation")
+
+
+def _held(
+    request: ReserveRequest,
+    lines: list[ReservationLine],
+    allocations: list[Allocation],
+    expires_at: int,
+    *,
+    from_hold: str | None = None,
+) -> Reservation:
+    """A new reservation of the checkout's lines, held until `expires_at`."""
+    at = iso_now()
+    return Reservation(
+        checkout_id=request.checkout_id,
+        status="HELD",
+        lines=lines,
+        allocations=allocations,
+        expires_at=expires_at,
+        created_at=at,
+        updated_at=at,
+        from_hold=from_hold,
+    )
 
 
 def _take_from_hold(
@@ -249,15 +265,8 @@ def _take_from_hold(
             taken, kept = take_from(hold.allocations, lines)
         except Unavailable as short:
             raise _out_of_stock(short) from None
-        reservation = Reservation(
-            checkout_id=request.checkout_id,
-            status="HELD",
-            lines=lines,
-            allocations=taken,
-            expires_at=math.ceil(now() + request.hold_seconds),
-            created_at=iso_now(),
-            updated_at=iso_now(),
-            from_hold=hold_id,
+        reservation = _held(
+            request, lines, taken, math.ceil(now() + request.hold_seconds), from_hold=hold_id
         )
         if _transact([repo.put_reservation(reservation), repo.rehold(hold, kept)]) is None:
             return reservation
