@@ -35,7 +35,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -43,18 +43,12 @@ from shop_local.auth import user_id
 from shop_local.platform import LocalPlatform
 from shop_local.template import load_template
 
-ADDRESS = {
-    "name": "Fan",
-    "line1": "1 High Street",
-    "city": "London",
-    "postal_code": "N1 1AA",
-    "country": "GB",
-}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.checkout_costs as costs
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import checkout_costs as costs
+    import common
 
 
 class Client:
@@ -181,8 +175,8 @@ def queued_run(entries: int, units: int, connections: int) -> dict[str, float]:
             if len(moving) > 1:
                 rate = (moving[-1][1] - moving[0][1]) / (moving[-1][0] - moving[0][0])
             return {
-                "accept_p50_ms": pct(latencies, 50),
-                "accept_p99_ms": pct(latencies, 99),
+                "accept_p50_ms": common.percentile(latencies, 50),
+                "accept_p99_ms": common.percentile(latencies, 99),
                 "accepted_per_s": accepted / accepted_in,
                 "accepted_in_s": accepted_in,
                 "refused": float(sum(refused.values())),
@@ -225,7 +219,7 @@ def direct_run(shoppers: int, units: int) -> dict[str, float]:
                     "POST",
                     "/checkout",
                     token,
-                    {"payment_method": "pm_card_visa", "shipping_address": ADDRESS},
+                    {"payment_method": "pm_card_visa", "shipping_address": costs.ADDRESS},
                 )
                 answers.append((time.perf_counter() - sent) * 1000)
                 if started.status_code != 202:
@@ -244,8 +238,8 @@ def direct_run(shoppers: int, units: int) -> dict[str, float]:
             with ThreadPoolExecutor(max_workers=shoppers) as pool:
                 list(pool.map(one, tokens))
             return {
-                "post_p50_ms": pct(answers, 50),
-                "post_p99_ms": pct(answers, 99),
+                "post_p50_ms": common.percentile(answers, 50),
+                "post_p99_ms": common.percentile(answers, 99),
                 "all_decided_s": time.monotonic() - began,
                 **{f"outcome {k}": float(v) for k, v in outcomes.items()},
             }

@@ -338,9 +338,9 @@ def claim_for_checkout(
         )
     replacing = None
     if holder not in (None, checkout_id):
-        status = _checkout_status(holder)
-        if status == "SUCCEEDED":  # bought, though the ticket was not told yet: tell it
-            record = CheckoutRepository(checkout_table()).get(holder) or {}
+        record = _checkout(holder)
+        status = None if record is None else record["status"]
+        if record is not None and status == "SUCCEEDED":  # bought; the ticket was not told
             checkout_finished(ticket_id, holder, record.get("order_id"))
             raise TicketNotWon("the win was bought", details={"status": "WON"})
         if status == "PENDING" or (status is None and _claimed_lately(ticket)):
@@ -389,9 +389,9 @@ def _claimed_lately(ticket: dict[str, Any]) -> bool:
     return float(ticket.get("claimed_at", 0)) > now() - CLAIM_GRACE_SECONDS
 
 
-def _checkout_status(checkout_id: str) -> str | None:
-    record = CheckoutRepository(checkout_table()).get(checkout_id)
-    return None if record is None else str(record["status"])
+def _checkout(checkout_id: str) -> dict[str, Any] | None:
+    """The checkout record a ticket's claim names (None: not written, or never will be)."""
+    return CheckoutRepository(checkout_table()).get(checkout_id)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -439,11 +439,11 @@ def _expire_lapsed_holds(sale_id: str) -> None:
     for ticket in repo.lapsed_holds(sale_id, math.floor(now())):
         holder = ticket.get("checkout_id")
         if holder is not None:
-            status = _checkout_status(holder)
+            record = _checkout(holder)
+            status = None if record is None else record["status"]
             if status == "PENDING" or (status is None and _claimed_lately(ticket)):
                 continue  # its saga (or the request about to start it) settles it
-            if status == "SUCCEEDED":  # its outcome was not recorded here: record it
-                record = CheckoutRepository(checkout_table()).get(holder) or {}
+            if record is not None and status == "SUCCEEDED":  # its outcome was not recorded
                 checkout_finished(ticket["ticket_id"], holder, record.get("order_id"))
                 continue
             repo.unclaim(ticket["ticket_id"], holder)
