@@ -226,8 +226,9 @@ class SqsPoller(EventSource):
                 break  # one more message could take the request past Lambda's limit
             if not self.batching_window and (not received or self.batch_size <= SQS_RECEIVE_MAX):
                 break  # no window: what the queue has now is the batch
-            if not received:
-                self.stopping.wait(min(0.1, max(0.0, remaining)))
+            # Let the batch fill before asking again: a receive returns as soon as one
+            # message is there, and asking at once would cost a request per message.
+            self.stopping.wait(min(0.1, max(0.0, window_ends - time.monotonic())))
         return messages
 
     def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> None:

@@ -42,6 +42,16 @@
    against the API's shapes (most of the emulator's time while the demo catalog's 3,000 changes
    are published). The records are kept in their wire form already: `_get_records_response`
    writes them as JSON, with the one value that is not (the creation time) as moto writes it.
+11. DynamoDB item answers (GetItem, PutItem, Query, TransactWriteItems, ...): the same walk of
+   every attribute against the API's shapes cost more than the operation itself (a batch of
+   ten flash sale decisions spent most of its time there). moto's result is the wire form
+   already, save binary values (raw bytes) and timestamps: `_dynamodb_answer` writes it as
+   JSON, with those two as the serializer writes them. Other answers (DescribeTable, ...) are
+   still moto's serializer's.
+12. SQS queue attributes: moto computes every attribute of a queue whenever it reads one, and
+   the message counts walk every message; SendMessage reads one (ContentBasedDeduplication)
+   for every message, so sending to a backlog of n cost n. `_QueueAttributes` is the same
+   mapping with each value computed when it is read.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -49,9 +59,11 @@ tests/integration/test_emulator_speed.py checks that the answers are the same as
 
 from __future__ import annotations
 
+import base64
 import bisect
 import calendar
 import collections
+import collections.abc
 import contextlib
 import datetime
 import hashlib
@@ -67,7 +79,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto import backends as moto_backends
-from moto.core.utils import unix_time
+from moto.core.responses import ActionContext, ActionResult
+from moto.core.utils import camelcase_to_underscores, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -80,6 +93,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
+from moto.dynamodb.responses import DynamoResult
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import (
@@ -88,6 +102,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.sqs.models import Message as SqsMessage
+from moto.sqs.models import Queue as SqsQueue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
@@ -130,6 +145,7 @@ def install() -> None:
         stream_add=StreamShard.add,
         stream_get=StreamShard.get,
         moto_modules=moto_backends.list_of_moto_modules,
+        queue_attributes=SqsQueue.attributes,
     )
     Table.query = _query  # type: ignore[method-assign]
     Table.scan = _scan  # type: ignore[method-assign]
@@ -145,6 +161,8 @@ def install() -> None:
     DynamoDBStreamsHandler.get_records = _get_records_response  # type: ignore[method-assign]
     StreamShard.add = _stream_add  # type: ignore[method-assign]
     StreamShard.get = _stream_get  # type: ignore[method-assign]
+    DynamoResult.execute_result = _dynamodb_answer  # type: ignore[method-assign,assignment]
+    SqsQueue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
     modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
     moto_backends.list_of_moto_modules = lambda: modules
     _share_boto_clients()
@@ -190,6 +208,8 @@ def uninstall() -> None:
     DynamoDBStreamsHandler.get_records = _originals["get_records_response"]  # type: ignore[method-assign]
     StreamShard.add = _originals["stream_add"]  # type: ignore[method-assign]
     StreamShard.get = _originals["stream_get"]  # type: ignore[method-assign]
+    DynamoResult.execute_result = ActionResult.execute_result  # type: ignore[method-assign]
+    SqsQueue.attributes = _originals["queue_attributes"]  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _originals["moto_modules"]
     for module, original in _replaced_clients:
         module.boto_client_for = original
@@ -727,6 +747,100 @@ def _wire_timestamp(value: Any) -> int | float:
         raise TypeError(f"{type(value).__name__} is not JSON")
     seconds = calendar.timegm(value.timetuple())
     return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+
+
+# Answers whose moto result is their wire form (see 11); for the others moto keeps its own.
+_ITEM_ANSWERS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "ExecuteStatement",
+    }
+)
+
+
+def _dynamodb_answer(self: DynamoResult, context: ActionContext) -> Any:
+    operation = context.operation_model.name
+    if _moto_queries or operation not in _ITEM_ANSWERS:  # moto's own, to compare answers with
+        return ActionResult.execute_result(self, context)
+    result, members = self.result, context.operation_model.output_shape.members
+    if isinstance(result, dict):  # moto adds a few members the API has not (the serializer drops)
+        result = {k: v for k, v in result.items() if k in members and v is not None}
+    body = json.dumps(result, default=_wire_value, separators=(",", ":"))
+    return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+
+@contextlib.contextmanager
+def compared_answers() -> Iterator[list[tuple[str, Any, Any]]]:
+    """Within this block every DynamoDB answer is also written by moto's serializer; the list
+    collects (operation, ours, moto's) for each that differs (tests check it stays empty)."""
+    differences: list[tuple[str, Any, Any]] = []
+
+    def both(self: DynamoResult, context: ActionContext) -> Any:
+        ours = _dynamodb_answer(self, context)
+        ours = (ours[0], dict(ours[1]), ours[2])  # the caller adds its own headers to these
+        theirs = ActionResult.execute_result(self, context)
+        if (ours[0], ours[1], json.loads(ours[2])) != (
+            theirs[0],
+            theirs[1],
+            json.loads(theirs[2]),
+        ):
+            differences.append((context.operation_model.name, ours, theirs))
+        return ours
+
+    DynamoResult.execute_result = both  # type: ignore[method-assign,assignment]
+    try:
+        yield differences
+    finally:
+        DynamoResult.execute_result = _dynamodb_answer  # type: ignore[method-assign,assignment]
+
+
+def _wire_value(value: Any) -> Any:
+    """A value of moto's result that is not JSON as the serializer writes it: a binary
+    attribute base64, a timestamp as epoch seconds."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return _wire_timestamp(value)
+
+
+class _QueueAttributes(collections.abc.Mapping[str, Any]):
+    """What moto's `Queue.attributes` answers (the same names, in the same order, with the
+    same values), each value computed when it is read."""
+
+    def __init__(self, queue: SqsQueue) -> None:
+        self._queue = queue
+        names = list(queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]
+            names += queue.KMS_ATTRIBUTES
+        self._names = dict.fromkeys(names)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        queue = self._queue
+        if name == "RedrivePolicy" and queue.redrive_policy:
+            return json.dumps(queue.redrive_policy)
+        value = getattr(queue, camelcase_to_underscores(name))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names  # without computing it
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 _stream_written = threading.Condition()

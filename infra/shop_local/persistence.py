@@ -22,6 +22,7 @@ EventBridge delivery in progress at the moment of the crash.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -152,8 +153,8 @@ def _install_hooks() -> None:
                     body = self.body  # moto keeps the request's JSON parsed, or as it came
                     if isinstance(body, bytes):
                         body = body.decode()
-                    elif not isinstance(body, str):
-                        body = json.dumps(body)
+                    elif not isinstance(body, str):  # binary values parsed to bytes
+                        body = json.dumps(body, default=_base64)
                     journal.append(json.dumps([self.region, action, body]).encode())
             return response
 
@@ -200,6 +201,13 @@ def _install_hooks() -> None:
 
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
     Queue.delete_message = journaled_delete_message  # type: ignore[method-assign]
+
+
+def _base64(value: Any) -> str:
+    """A binary attribute value in its wire form."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return base64.b64encode(value).decode("ascii")
 
 
 def _tables() -> Iterator[tuple[tuple[str, str, str], Any]]:

@@ -796,3 +796,197 @@ def test_transactions_answer_and_roll_back_as_moto_does(platform: LocalPlatform)
         DynamoDBBackend.transact_write_items = seam  # type: ignore[method-assign]
     assert ours == theirs
     assert [answer is None for answer, _ in ours] == [True, False, False, False, True]
+
+
+# ---------------------------------------------------------------------- answers as JSON
+def test_item_answers_are_what_moto_serializer_writes(platform: LocalPlatform) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    name = unique("answers")
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+            {"AttributeName": "group", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByGroup",
+                "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    every_type = {
+        "n": {"N": "1.50"},
+        "s": {"S": 'é\u2028"quoted"'},
+        "b": {"B": b"\x00\xffbinary"},
+        "bs": {"BS": [b"a", b"\x01"]},
+        "nested": {"L": [{"M": {"s": {"S": "é"}, "t": {"BOOL": True}, "z": {"NULL": True}}}]},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "empty": {"M": {}},
+        "group": {"S": "red"},
+    }
+
+    def key(i: int) -> dict[str, Any]:
+        return {"pk": {"S": f"p{i % 2}"}, "sk": {"N": str(i)}}
+
+    with moto_speed.compared_answers() as differences:
+        for i in range(6):
+            dynamodb.put_item(TableName=name, Item={**key(i), **every_type})
+        dynamodb.put_item(
+            TableName=name,
+            Item={**key(0), **every_type, "n": {"N": "2"}},
+            ReturnValues="ALL_OLD",
+            ReturnConsumedCapacity="TOTAL",
+        )
+        dynamodb.get_item(TableName=name, Key=key(0), ConsistentRead=True)
+        dynamodb.get_item(TableName=name, Key=key(99))
+        dynamodb.get_item(TableName=name, Key=key(1), ProjectionExpression="b, nested[0].s")
+        dynamodb.update_item(
+            TableName=name,
+            Key=key(1),
+            UpdateExpression="SET n = n + :one REMOVE s",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        dynamodb.update_item(
+            TableName=name,
+            Key=key(2),
+            UpdateExpression="ADD ns :more",
+            ExpressionAttributeValues={":more": {"NS": ["7"]}},
+            ReturnValues="UPDATED_OLD",
+        )
+        dynamodb.delete_item(TableName=name, Key=key(3), ReturnValues="ALL_OLD")
+        page = dynamodb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p0"}},
+            Limit=1,
+            ReturnConsumedCapacity="INDEXES",
+        )
+        dynamodb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p0"}},
+            ExclusiveStartKey=page["LastEvaluatedKey"],
+            Select="COUNT",
+        )
+        dynamodb.query(
+            TableName=name,
+            IndexName="ByGroup",
+            KeyConditionExpression="#g = :g",
+            ExpressionAttributeNames={"#g": "group"},
+            ExpressionAttributeValues={":g": {"S": "red"}},
+            ScanIndexForward=False,
+        )
+        dynamodb.scan(TableName=name, Limit=2)
+        dynamodb.scan(TableName=name, FilterExpression="attribute_exists(s)")
+        dynamodb.batch_get_item(
+            RequestItems={name: {"Keys": [key(0), key(1), key(99)], "ConsistentRead": True}}
+        )
+        dynamodb.batch_write_item(
+            RequestItems={
+                name: [
+                    {"PutRequest": {"Item": {**key(10), **every_type}}},
+                    {"DeleteRequest": {"Key": key(4)}},
+                ]
+            },
+            ReturnConsumedCapacity="TOTAL",
+        )
+        dynamodb.transact_get_items(
+            TransactItems=[{"Get": {"TableName": name, "Key": key(i)}} for i in (0, 1, 99)]
+        )
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {**key(20), **every_type}}},
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": key(0),
+                        "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "3"}},
+                    }
+                },
+            ],
+            ReturnConsumedCapacity="TOTAL",
+        )
+        dynamodb.execute_statement(Statement=f"SELECT * FROM \"{name}\" WHERE pk = 'p0'")
+        described = dynamodb.describe_table(TableName=name)  # moto's serializer, as before
+    assert differences == []
+    assert described["Table"]["TableName"] == name
+
+
+def test_queue_attributes_are_moto_own_computed_when_read(platform: LocalPlatform) -> None:
+    from moto.sqs.models import Queue, sqs_backends
+
+    sqs = emulator_client(platform, "sqs")
+    dead = sqs.create_queue(QueueName=unique("dlq"))["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
+    urls = [
+        dead,
+        sqs.create_queue(
+            QueueName=unique("redriven"),
+            Attributes={
+                "RedrivePolicy": json.dumps(
+                    {
+                        "deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"],
+                        "maxReceiveCount": 3,
+                    }
+                ),
+                "DelaySeconds": "1",
+            },
+        )["QueueUrl"],
+        sqs.create_queue(
+            QueueName=unique("ordered") + ".fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"],
+        sqs.create_queue(
+            QueueName=unique("sealed"), Attributes={"KmsMasterKeyId": "alias/aws/sqs"}
+        )["QueueUrl"],
+    ]
+    for url in urls:
+        for i in range(3):
+            extra = {"MessageGroupId": "g"} if url.endswith(".fifo") else {}
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", **extra)
+    sqs.receive_message(QueueUrl=urls[2], MaxNumberOfMessages=1)
+    queues = {
+        name: queue
+        for regions in sqs_backends.values()
+        for backend in regions.values()
+        for name, queue in backend.queues.items()
+    }
+    counted = 0
+    moto_count = Queue.approximate_number_of_messages
+
+    def count(queue: Any) -> int:
+        nonlocal counted
+        counted += 1
+        return int(moto_count.fget(queue))  # type: ignore[attr-defined]
+
+    for url in urls:
+        queue = queues[url.rsplit("/", 1)[1]]
+        ours = dict(queue.attributes)
+        theirs = moto_speed._originals["queue_attributes"].fget(queue)
+        assert ours == theirs
+        assert list(ours) == list(theirs)
+        everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        assert everything["Attributes"]["ApproximateNumberOfMessages"] == str(
+            theirs["ApproximateNumberOfMessages"]
+        )
+    # Sending a message reads no count of the queue's messages.
+    Queue.approximate_number_of_messages = property(count)  # type: ignore[assignment,method-assign]
+    try:
+        sqs.send_message(QueueUrl=urls[1], MessageBody="one more")
+        sqs.send_message(QueueUrl=urls[2], MessageBody="one more", MessageGroupId="g")
+        assert counted == 0
+        sqs.get_queue_attributes(QueueUrl=urls[1], AttributeNames=["ApproximateNumberOfMessages"])
+        assert counted == 2  # moto's GetQueueAttributes reads the attribute twice
+    finally:
+        Queue.approximate_number_of_messages = moto_count  # type: ignore[method-assign]

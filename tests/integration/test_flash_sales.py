@@ -28,7 +28,7 @@ from fulfillment_support import moved_clock
 
 from helpers import Api, assert_error, emulator_client, invoke, unique
 from shop import faults
-from shop.flash_sales.service import hold_id_for
+from shop.flash_sales.service import UNDECIDED_SWEEP_SECONDS, hold_id_for
 from shop.inventory.service import availability, get_reservation, stock_levels
 from shop_local.platform import LocalPlatform
 
@@ -374,3 +374,43 @@ def test_a_worker_crashing_mid_batch_or_an_entry_delivered_twice_loses_no_ticket
         10,
         10,
     )
+
+
+def test_entries_whose_messages_went_to_the_dlq_are_decided_by_the_sweep_in_line_order(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stocked_sku(api, quantity=2)
+    sale = open_sale(api, sku, 2)
+    sale_id = sale["sale_id"]
+    dead_letters = str(platform.provisioner.refs["FlashSaleEntriesDeadLetterQueue"])
+    sqs = emulator_client(platform, "sqs")
+    faults.inject("decide_entries", "fail")  # every delivery fails: five, then the DLQ
+    try:
+        shoppers = [unique("late") for _ in range(3)]
+        tickets = {user: enter(api, sale_id, user) for user in shoppers}  # in this order
+
+        def in_dlq() -> int:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=dead_letters, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"])
+
+        wait_until(lambda: in_dlq() >= 3, "the entries in the DLQ", timeout=120)
+    finally:
+        faults.clear()
+    views = all_tickets(api, sale_id, tickets)
+    assert statuses(views) == {"QUEUED": 3}  # accepted, durable, and not decided by the queue
+    tend(platform)
+    assert statuses(all_tickets(api, sale_id, tickets)) == {"QUEUED": 3}  # not overdue yet
+    with moved_clock(UNDECIDED_SWEEP_SECONDS + 1):
+        tend(platform)
+        views = all_tickets(api, sale_id, tickets)
+    # In line order: two wins, and the third waits in case a win lapses (shown as QUEUED).
+    assert [views[user]["status"] for user in shoppers] == ["WON", "WON", "QUEUED"]
+    assert [views[user]["position"] for user in shoppers] == [1, 2, 3]
+    for user in shoppers[:2]:
+        checkout_id = buy(api, user, tickets[user]["ticket_id"])
+        assert wait_for(api, user, checkout_id)["status"] == "SUCCEEDED"
+    last = tickets[shoppers[2]]["ticket_id"]  # told once the second purchase is counted
+    wait_until(lambda: ticket(api, sale_id, shoppers[2], last)["status"] == "LOST", "LOST")
+    sqs.purge_queue(QueueUrl=dead_letters)

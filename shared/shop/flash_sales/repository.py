@@ -8,20 +8,26 @@
                                           `hold_sale` + `hold_expires_at` while a win waits for
                                           its checkout (HoldsIndex), `waitlist_sale` +
                                           `position` while it waits for a lapsed win
-                                          (WaitlistIndex)
+                                          (WaitlistIndex); `queued_sale` +
+                                          `accepted_at_ms` until it is decided
+                                          (UndecidedIndex)
 
 Each ticket is its own partition, so a crowd entering writes a thousand partitions, not one;
-only the workers (as many as the queue's MaximumConcurrency) write the sale's item.
+only the workers (as many as the queue's MaximumConcurrency) write the sale's item. The one
+index every entry writes, UndecidedIndex, is keyed by the sale and one of UNDECIDED_SHARDS
+shards of it, so a crowd spreads over that many index partitions too.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from shop.dynamo import batch_get, put_new, query_page, read_item, transact, update_if, update_write
 
 ACTIVE = "ACTIVE"
+UNDECIDED_SHARDS = 16  # index partitions per sale for undecided tickets (each takes ~1,000/s)
 # QUEUED: in the queue; WAITLISTED: decided to wait for a lapsed win (shown as QUEUED);
 # PURCHASED: a win checked out (shown as WON, with its order).
 TicketState = Literal["QUEUED", "WAITLISTED", "WON", "PURCHASED", "LOST", "EXPIRED"]
@@ -146,10 +152,32 @@ class FlashSalesRepository:
 
     # ------------------------------------------------------------------------- tickets
     def enter(self, item: dict[str, Any]) -> bool:
-        """A new ticket; False when the shopper already holds one for the sale."""
+        """A new ticket, undecided; False when the shopper already holds one for the sale."""
+        shard = int(hashlib.sha256(item["ticket_id"].encode()).hexdigest(), 16) % UNDECIDED_SHARDS
         return put_new(
-            self.table_name, {"pk": f"TICKET#{item['ticket_id']}", "sk": "TICKET", **item}
+            self.table_name,
+            {
+                "pk": f"TICKET#{item['ticket_id']}",
+                "sk": "TICKET",
+                "queued_sale": f"{item['sale_id']}#{shard}",
+                **item,
+            },
         )
+
+    def undecided(self, sale_id: str, accepted_before_ms: int, limit: int) -> list[dict[str, Any]]:
+        """The sale's tickets still undecided that were accepted before the time given, the
+        earliest first (up to `limit` of each shard)."""
+        found: list[dict[str, Any]] = []
+        for shard in range(UNDECIDED_SHARDS):
+            items, _ = query_page(
+                self.table_name,
+                "queued_sale = :s AND accepted_at_ms < :t",
+                {":s": f"{sale_id}#{shard}", ":t": accepted_before_ms},
+                index="UndecidedIndex",
+                limit=limit,
+            )
+            found += items
+        return sorted(found, key=lambda t: (int(t["accepted_at_ms"]), str(t["ticket_id"])))
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         return read_item(self.table_name, ticket_key(ticket_id))
@@ -171,17 +199,17 @@ class FlashSalesRepository:
         hold_expires_at: int,
     ) -> dict[str, Any]:
         """A queued ticket's decision (once: the condition is on QUEUED)."""
-        update = "SET #s = :state, #p = :p, decided_at = :at"
+        sets = "SET #s = :state, #p = :p, decided_at = :at"
         values: dict[str, Any] = {":state": placement, ":p": position, ":at": at, ":q": "QUEUED"}
         if placement == "WON":
-            update += ", hold_sale = :sale, hold_expires_at = :h"
+            sets += ", hold_sale = :sale, hold_expires_at = :h"
             values.update({":sale": sale_id, ":h": hold_expires_at})
         elif placement == "WAITLISTED":
-            update += ", waitlist_sale = :sale"
+            sets += ", waitlist_sale = :sale"
             values[":sale"] = sale_id
         return update_write(
             ticket_key(ticket_id),
-            update,
+            f"{sets} REMOVE queued_sale",
             condition="#s = :q",
             names={"#s": "state", "#p": "position"},
             values=values,

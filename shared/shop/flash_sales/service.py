@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from shop import aws
+from shop import aws, faults
 from shop.checkout.repository import CheckoutRepository
 from shop.clock import iso_at, iso_now, now
 from shop.config import checkout_table, flash_sale_entries_queue, flash_sales_table
@@ -57,6 +57,11 @@ from shop.observability import get_logger
 
 MAX_ATTEMPTS = 8  # optimistic retries when another worker changed the sale's standing first
 STATUS_CACHE_SECONDS = 1.0  # GET /flash-sales/{id}: a crowd polling reads one item a second
+# An entry still undecided this long after it was accepted is decided by the sweep: its
+# message went to the DLQ, or the queue is far behind (deciding the earliest first keeps the
+# line fair either way; a decision is conditional, so a late message changes nothing).
+UNDECIDED_SWEEP_SECONDS = 300
+UNDECIDED_SWEEP_MAX = 500  # tickets per sale per sweep
 HOLD_GRACE_SECONDS = 24 * 3600  # inventory keeps the set-aside this long past the last hold
 _SHOWN: dict[str, TicketStatus] = {"WAITLISTED": "QUEUED", "PURCHASED": "WON"}
 
@@ -226,15 +231,18 @@ def enter(sale_id: str, user_id: str, quantity: int, correlation_id: str) -> Ent
     return EntryAccepted(ticket_id=view.ticket_id, status=view.status, position=view.position)
 
 
-def _send(ticket: dict[str, Any]) -> None:
-    entered = FlashSaleEntered(
+def _entered(ticket: dict[str, Any]) -> FlashSaleEntered:
+    return FlashSaleEntered(
         sale_id=ticket["sale_id"],
         ticket_id=ticket["ticket_id"],
         quantity=int(ticket["quantity"]),
         accepted_at_ms=int(ticket["accepted_at_ms"]),
     )
+
+
+def _send(ticket: dict[str, Any]) -> None:
     event = DomainEvent.of(
-        entered,
+        _entered(ticket),
         event_id=f"FlashSaleEntered:{ticket['ticket_id']}",
         occurred_at=str(ticket["accepted_at"]),
         correlation_id=str(ticket.get("correlation_id", "")),
@@ -270,6 +278,7 @@ def get_ticket(sale_id: str, ticket_id: str, user_id: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the workers
 def decide_entries(entries: Iterable[FlashSaleEntered]) -> None:
     """A batch from the entry queue, decided sale by sale in acceptance order."""
+    faults.before("decide_entries")  # tests: every delivery fails, and the entries go to the DLQ
     by_sale: dict[str, list[FlashSaleEntered]] = defaultdict(list)
     for entry in entries:
         by_sale[entry.sale_id].append(entry)
@@ -407,8 +416,10 @@ def tend_sales() -> int:
 
 
 def tend_sale(sale_id: str) -> None:
-    """Lapsed wins expire and their units go to the next in line; the waitlist is cut to what
-    open wins could still give back; an ended sale with no open win is settled."""
+    """Entries the queue did not decide in time are decided; lapsed wins expire and their
+    units go to the next in line; the waitlist is cut to what open wins could still give
+    back; an ended sale with nothing undecided and no open win is settled."""
+    _decide_stragglers(sale_id)
     _expire_lapsed_holds(sale_id)
     _promote_waitlisted(sale_id)
     _trim_waitlist(sale_id)
@@ -432,6 +443,25 @@ def _change(sale_id: str, change: Any) -> None:
             _back_off(conflicts)  # a worker or a checkout moved it first: read again
             conflicts += 1
     raise Throttled(f"sale {sale_id} is changing too fast; the next sweep goes on")
+
+
+def _decide_stragglers(sale_id: str) -> int:
+    """Decide, earliest first, the entries accepted UNDECIDED_SWEEP_SECONDS ago or more that
+    are still undecided: every accepted ticket ends WON or LOST. How many were decided."""
+    repo = repository()
+    cutoff_ms = int((now() - UNDECIDED_SWEEP_SECONDS) * 1000)
+    decided = 0
+    while decided < UNDECIDED_SWEEP_MAX:
+        stragglers = repo.undecided(sale_id, cutoff_ms, limit=10)[:10]
+        if not stragglers:
+            break
+        logger.warning(
+            "flash sale entries undecided past their time: decided by the sweep",
+            extra={"sale_id": sale_id, "tickets": len(stragglers)},
+        )
+        _decide(sale_id, [_entered(t) for t in stragglers])
+        decided += len(stragglers)
+    return decided
 
 
 def _expire_lapsed_holds(sale_id: str) -> None:
@@ -508,6 +538,8 @@ def _settle_if_over(sale_id: str) -> None:
     standing = Standing.of(sale)
     if standing.open_wins > 0 or standing.waiting > 0:
         return
+    if repo.undecided(sale_id, int(now() * 1000) + 1, limit=1):
+        return  # entries accepted before the end are decided first (by the queue or the sweep)
     # Closed first, on the version read (a late entry decided meanwhile wins nothing more: a
     # closed sale's entries are lost); then the units go back. Dying between the two leaves
     # them in the hold until it expires, when inventory's own sweep gives them back.
