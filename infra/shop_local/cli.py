@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "check-inventory", help="re-derive stock from the ledger of a running platform and compare"
     )
+    flash = commands.add_parser(
+        "flash-sale-demo",
+        help="on a running platform: an admin opens a sale, a crowd enters at once, the winners "
+        "buy at the sale price, everyone else is told they lost; then stock and ledger are checked",
+    )
+    flash.add_argument("--units", type=int, default=50)
+    flash.add_argument("--shoppers", type=int, default=500)
 
     args = parser.parse_args(argv)
     if args.command == "token":
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_inventory(args.state_dir)
     if args.command == "reindex":
         return _reindex(args.state_dir)
+    if args.command == "flash-sale-demo":
+        return _flash_sale_demo(args.state_dir, args.units, args.shoppers)
     platform = LocalPlatform(
         port=args.port,
         moto_port=args.moto_port,
@@ -195,6 +204,24 @@ def _reindex(state_dir: Path) -> int:
         return 1
     print(f"search index rebuilt: {outcome['result']['indexed']} products")
     return 0
+
+
+def _flash_sale_demo(state_dir: Path, units: int, shoppers: int) -> int:
+    if not _attach_to_running(state_dir):
+        return 1
+    from shop_local import flash_sale_demo
+
+    info = json.loads((state_dir / PLATFORM_FILE).read_text())
+    logging.disable(logging.WARNING)  # the functions' logs are the platform's, not this report's
+    outcome = flash_sale_demo.run(
+        info["url"], LocalIdentityProvider(state_dir), units=units, shoppers=shoppers
+    )
+    for step in outcome.steps:
+        print(f"flash sale: {step}")
+    for problem in outcome.problems:
+        print(f"flash sale: PROBLEM: {problem}")
+    print("flash sale: every invariant held" if not outcome.problems else "flash sale: FAILED")
+    return 1 if outcome.problems else 0
 
 
 def _check_inventory(state_dir: Path) -> int:
