@@ -3,7 +3,7 @@
 from shop.catalog.models import Product, ProductId
 from shop.catalog.service import get_product
 from shop.errors import ProductNotFound
-from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.http import PUBLIC_CACHE, ApiRequest, ApiResponse, api_handler
 
 
 @api_handler(
@@ -13,4 +13,5 @@ from shop.http import ApiRequest, ApiResponse, api_handler
     errors=[ProductNotFound],
 )
 def handler(request: ApiRequest) -> ApiResponse:
-    return ApiResponse(200, get_product(request.path_param("product_id")).model_dump())
+    product = get_product(request.path_param("product_id"))
+    return ApiResponse(200, product.model_dump(), {"Cache-Control": PUBLIC_CACHE})

@@ -3,7 +3,7 @@ anyone; never the product itself, never one archived or sold out."""
 
 from shop.catalog.models import ProductId
 from shop.errors import BadRequest, ProductNotFound
-from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.http import PUBLIC_CACHE, ApiRequest, ApiResponse, api_handler
 from shop.recommendations.models import Recommendations, RecommendationsQuery
 from shop.recommendations.service import bought_together
 
@@ -20,4 +20,4 @@ def handler(request: ApiRequest) -> ApiResponse:
     found = bought_together(request.path_param("product_id"), query.limit)
     # The same for every shopper. Briefly cacheable: a product archived or sold out leaves the
     # list within the service's own 10 s, and a cache adds its max-age to that.
-    return ApiResponse(200, found.model_dump(), {"Cache-Control": "public, max-age=30"})
+    return ApiResponse(200, found.model_dump(), {"Cache-Control": PUBLIC_CACHE})

@@ -2,7 +2,7 @@
 items): what they buy again, what goes with their history and their session, popular ones."""
 
 from shop.errors import BadRequest
-from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.http import PERSONAL_CACHE, ApiRequest, ApiResponse, api_handler
 from shop.recommendations.models import Recommendations, RecommendationsQuery
 from shop.recommendations.service import for_shopper
 
@@ -16,4 +16,4 @@ from shop.recommendations.service import for_shopper
 def handler(request: ApiRequest) -> ApiResponse:
     caller = request.caller()
     found = for_shopper(caller.user_id, request.query_params(RecommendationsQuery).limit)
-    return ApiResponse(200, found.model_dump(), {"Cache-Control": "private, no-store"})
+    return ApiResponse(200, found.model_dump(), {"Cache-Control": PERSONAL_CACHE})

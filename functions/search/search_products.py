@@ -3,13 +3,10 @@ words (typos forgiven, the last word completed), filtered, with facets. Anyone m
 signed-in shopper's results lean toward what they buy, and are then never cached publicly."""
 
 from shop.errors import BadRequest
-from shop.http import ApiRequest, ApiResponse, api_handler
+from shop.http import PERSONAL_CACHE, PUBLIC_CACHE, ApiRequest, ApiResponse, api_handler
 from shop.identity import optional_shopper
 from shop.search.models import SearchPage, SearchQuery
 from shop.search.service import search_products
-
-PUBLIC_CACHE = "public, max-age=30"
-PERSONAL_CACHE = "private, no-store"
 
 
 @api_handler("search", query=SearchQuery, responses={200: SearchPage}, errors=[BadRequest])

@@ -289,6 +289,22 @@ IDEMPOTENCY_PARAMETERS: dict[str, Any] = {
         "schema": {"type": "string", "pattern": KEY_PATTERN.pattern},
     }
     for name, required in (("IdempotencyKey", False), ("IdempotencyKeyRequired", True))
+} | {
+    "IfNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "The ETag of an answer kept from before: 304 while it is still current",
+        "schema": {"type": "string"},
+    }
+}
+# Every GET's 200 carries an ETag (`shop.http.conditional_read`); its 304 has no body.
+READ_HEADERS = {
+    "ETag": {"description": "the answer's digest, for If-None-Match", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "who may keep the answer, and how long",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -344,6 +360,8 @@ def _operation(
         required = contract.idempotency == "required"
         name = "IdempotencyKeyRequired" if required else "IdempotencyKey"
         parameters.append({"$ref": f"#/components/parameters/{name}"})
+    if route.method == "GET":
+        parameters.append({"$ref": "#/components/parameters/IfNoneMatch"})
     if parameters:
         operation["parameters"] = parameters
     if contract.body is not None:
@@ -357,7 +375,14 @@ def _operation(
         response: dict[str, Any] = {"description": HTTPStatus(status).phrase}
         if model is not None:
             response["content"] = {JSON: {"schema": refs[(model, "serialization")]}}
+        if route.method == "GET" and status == 200:
+            response["headers"] = READ_HEADERS
         responses[str(status)] = response
+    if route.method == "GET":
+        responses["304"] = {
+            "description": "Not Modified: the ETag in If-None-Match is the current answer's",
+            "headers": READ_HEADERS,
+        }
     for status, codes in sorted(_error_codes(op, errors).items()):
         responses[str(status)] = {
             "description": f"{statuses.get(status, HTTPStatus(status).phrase)}: {', '.join(codes)}",

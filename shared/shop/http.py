@@ -8,6 +8,7 @@ clear 4xx here, before any service code can write anything.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -251,6 +252,34 @@ def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, A
     return {"statusCode": response.status, "headers": headers, "body": body}
 
 
+# Cache-Control of the public reads (the same answer for everyone): a CDN or browser may keep
+# one 30 s, and serve it a minute longer while it asks again (a price change shows within
+# 30 s; checkout prices every line from the catalog itself, never from a cached page).
+PUBLIC_CACHE = "public, max-age=30, stale-while-revalidate=60"
+PERSONAL_CACHE = "private, no-store"  # per shopper: never kept
+# A read that says nothing of caching is kept by no shared cache, and a browser asks again
+# each time (cheaply: its ETag answers 304). Public reads declare their own Cache-Control.
+DEFAULT_READ_CACHE = "private, no-cache"
+_KEPT_ON_304 = ("Cache-Control", "ETag", "Vary", "X-Correlation-Id")
+
+
+def conditional_read(proxy: dict[str, Any], if_none_match: str | None) -> dict[str, Any]:
+    """A GET's 200, with its ETag (a digest of the body: the same answer has the same tag)
+    and Cache-Control; a 304 with no body when `If-None-Match` names the tag already."""
+    headers = proxy["headers"]
+    etag = '"' + hashlib.sha256(proxy["body"].encode()).hexdigest()[:32] + '"'
+    headers["ETag"] = etag
+    headers.setdefault("Cache-Control", DEFAULT_READ_CACHE)
+    if if_none_match is None:
+        return proxy
+    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x"; "*" matches any current answer.
+    named = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    if etag not in named and "*" not in named:
+        return proxy
+    kept = {k: v for k, v in headers.items() if k in _KEPT_ON_304}
+    return {"statusCode": 304, "headers": kept, "body": ""}
+
+
 def api_handler(
     service: str,
     *,
@@ -308,7 +337,10 @@ def api_handler(
                     response = ApiResponse(
                         500, ShopError("something went wrong on our side").to_body()
                     )
-            return to_proxy_response(response, request.correlation_id)
+            proxy = to_proxy_response(response, request.correlation_id)
+            if request.method == "GET" and response.status == 200:
+                return conditional_read(proxy, request.header("If-None-Match"))
+            return proxy
 
         handler.__name__ = operation.__name__
         handler.__doc__ = operation.__doc__
