@@ -92,7 +92,6 @@ class Provisioner:
             return
         resource = self.template.resources[logical_id]
         kind = resource["Type"]
-        props = self.template.resolve(resource.get("Properties", {}) or {}, self.lookup)
         name = self.template.physical_name(logical_id)
         creator = {
             "AWS::DynamoDB::Table": self._table,
@@ -106,12 +105,17 @@ class Provisioner:
             "AWS::S3::Bucket": self._bucket,
         }.get(kind)
         if creator is None:
-            # Resources with no local counterpart (the API, the user pool, the layer, ...):
-            # names only, so that references to them resolve.
+            # Resources with no local counterpart (the API, the layer, alarms, log groups,
+            # the WAF, ...): names only, so that references to them resolve. Their own
+            # properties are not read (an alarm names queues SAM makes on AWS only).
             self.refs[logical_id] = name
             self._placeholder_attributes(logical_id, name)
             return
-        creator(logical_id, name, props)
+        creator(
+            logical_id,
+            name,
+            self.template.resolve(resource.get("Properties", {}) or {}, self.lookup),
+        )
 
     def _generated_by_sam(self, logical_id: str) -> bool:
         owner = self.template.resources.get(logical_id.removesuffix("Role"), {})
