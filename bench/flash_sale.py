@@ -227,7 +227,12 @@ def direct_run(shoppers: int, units: int) -> dict[str, float]:
                     return
                 checkout_id = started.json()["checkout_id"]
                 while True:
-                    view = client.call("GET", f"/checkout/{checkout_id}", token).json()
+                    polled = client.call("GET", f"/checkout/{checkout_id}", token)
+                    if polled.status_code != 200:  # a 503 under the crowd: as told, later
+                        outcomes[f"poll answered {polled.status_code}"] += 1
+                        time.sleep(float(polled.headers.get("Retry-After", "1")))
+                        continue
+                    view = polled.json()
                     if view["status"] != "PENDING":
                         failure = (view.get("failure") or {}).get("code", "")
                         outcomes[view["status"] + (f" {failure}" if failure else "")] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Any
 
 from shop.errors import ShopError
 
@@ -64,15 +65,26 @@ def checkout_state_machine() -> str:
     return setting("CHECKOUT_STATE_MACHINE_ARN")
 
 
-@cache
 def secret(parameter_env: str) -> str:
     """A secret from SSM Parameter Store (SecureString), named by an environment variable:
-    the template passes parameter names, never secret values."""
+    the template passes parameter names, never secret values. Kept SECRET_MAX_AGE_SECONDS
+    (Powertools Parameters' cache), so a rotated secret is in use that long after, with no
+    redeploy."""
+    max_age = int(os.environ.get("SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS))
+    value = _parameters().get(setting(parameter_env), decrypt=True, max_age=max_age)
+    return str(value)
+
+
+DEFAULT_SECRET_MAX_AGE_SECONDS = 300
+
+
+@cache
+def _parameters() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
     from shop import aws
 
-    name = setting(parameter_env)
-    response = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
-    return str(response["Parameter"]["Value"])
+    return SSMProvider(boto3_client=aws.client("ssm"))
 
 
 def product_sales_table() -> str:

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import stripe
@@ -66,11 +66,17 @@ def stripe_call_budget_seconds() -> float:
     return attempts * (STRIPE_CONNECT_TIMEOUT_SECONDS + STRIPE_READ_TIMEOUT_SECONDS) + backoff
 
 
-@cache
 def stripe_client() -> stripe.StripeClient:
+    """A client with the current API key: a rotated key gets a new client once the secret's
+    max age has passed."""
+    return _stripe_client(secret("STRIPE_API_KEY_PARAMETER"))
+
+
+@lru_cache(maxsize=2)
+def _stripe_client(api_key: str) -> stripe.StripeClient:
     base = os.environ.get("STRIPE_API_BASE")  # the local platform's localstripe; unset on AWS
     return stripe.StripeClient(
-        secret("STRIPE_API_KEY_PARAMETER"),
+        api_key,
         base_addresses={"api": base} if base else {},
         max_network_retries=STRIPE_NETWORK_RETRIES,
         http_client=stripe.RequestsClient(
