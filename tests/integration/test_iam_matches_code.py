@@ -12,14 +12,12 @@ resuming the saga itself, and each payment step reading the Stripe key in a sand
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
 import pytest
 
 import shop.config
-import shop.payments.service
 from helpers import unique
 from shop import aws
 from shop.config import payments_table
@@ -41,22 +39,13 @@ STRIPE_STEPS = [
 # Fault injection (shop.faults) is switched on by tests only: its StopExecution is no call of
 # the deployed functions.
 TEST_ONLY_ORIGINS = {"shop.faults"}
-# Process-wide memos of what a function reads from AWS once per sandbox.
-SANDBOX_MEMOS: list[Any] = [
-    shop.config.secret,
-    shop.payments.service.stripe_client,
-]
 
 
-@pytest.fixture
-def own_sandboxes(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_sandbox() -> None:
     """On AWS each function has its own sandbox, so each reads its secrets itself; here all
-    functions share one process and one memo, and a function that finds the key memoized by
-    another makes no SSM call. Without the memos, every function reads for itself."""
-    for module in [m for name, m in sys.modules.items() if name.split(".")[0] == "shop"]:
-        for attribute, value in list(vars(module).items()):
-            if any(value is memo for memo in SANDBOX_MEMOS):
-                monkeypatch.setattr(module, attribute, value.__wrapped__)
+    functions share one process and one secrets cache, and a function that finds the key
+    cached by another makes no SSM call. Emptied, the next function reads for itself."""
+    shop.config._parameters().clear_cache()
 
 
 def saga_input(checkout_id: str, payment_method: str) -> dict[str, Any]:
@@ -82,7 +71,7 @@ def recorded(function: str) -> set[tuple[str, str]]:
 
 
 def test_each_payment_step_reads_the_stripe_key_in_its_own_sandbox(
-    platform: LocalPlatform, own_sandboxes: None
+    platform: LocalPlatform,
 ) -> None:
     checkout_id = unique("iam")
     for function, event in [
@@ -91,6 +80,7 @@ def test_each_payment_step_reads_the_stripe_key_in_its_own_sandbox(
         ("CancelPaymentFunction", {"checkout_id": checkout_id}),  # refunds the capture
         (AWAIT, {"checkout_id": checkout_id, "task_token": unique("token")}),
     ]:
+        fresh_sandbox()
         platform.functions.invoke(function, event)
     assert (payment_record(checkout_id) or {})["status"] == "REFUNDED"
     name = platform.function_environments[AWAIT]["STRIPE_API_KEY_PARAMETER"]
