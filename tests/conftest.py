@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import log_watch
 import pytest
 
 from helpers import Api
 from shop_local.platform import LocalPlatform
+
+log_watch.install()  # every function log of the run, scanned for personal data
 
 
 @pytest.fixture(scope="session")
