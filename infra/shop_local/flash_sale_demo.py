@@ -138,7 +138,10 @@ def run(url: str, identity: LocalIdentityProvider, units: int, shoppers: int) ->
         },
     )
     sale_id = outcome.sale_id = sale["sale_id"]
-    say(f"an admin opened flash sale {sale_id}: {units} units of {sku} at £4.99 (was £19.99)")
+    say(
+        f"an admin opened flash sale {sale_id}: {units} units of {sku} "
+        f"at £{SALE_PRICE / 100:.2f} (was £{FULL_PRICE / 100:.2f})"
+    )
 
     crowd = [Shopper(url, identity.issue(f"flash-fan-{run_id}-{i}")) for i in range(shoppers)]
     barrier = threading.Barrier(shoppers)

@@ -21,6 +21,7 @@ def test_an_address_a_function_logs_is_found_and_a_log_outside_any_function_is_n
         logger.warning("receipt sent to ann@example.com")
         logger.warning("card 4242 4242 4242 4242")
         logger.warning("an order of 3 items, sku 85123A, at 1764700000000")  # nothing personal
+        logger.warning("let us know at support@stripe.com")  # Stripe's, not a shopper's
     finally:
         functions._running.reset(running)
         new = log_watch.findings[before:]
