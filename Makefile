@@ -1,5 +1,6 @@
 # The two commands: `make run` and `make test`. Everything else is a step of theirs.
-PYTHON ?= python3.11
+# Python 3.13 (Lambda's python3.13): pyenv's if it has one, else the one on PATH.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 3000

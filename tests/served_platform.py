@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import boto3
 import requests
@@ -24,8 +24,6 @@ STACK = "shop-local"  # the platform names resources <stack>-<LogicalId>
 REGION = "eu-west-1"
 READY_TIMEOUT = 60.0
 ADDRESSES = re.compile(r"^shop: API on (\S+)\s+\(AWS emulator on (\S+)\)$", re.MULTILINE)
-
-T = TypeVar("T")
 
 
 class Platform(NamedTuple):
@@ -109,7 +107,7 @@ def serve(state_dir: Path, template: Path = FIXTURE / "template.yaml") -> Iterat
             process.wait()
 
 
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+def eventually[T](probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
     """Poll `probe` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
     while True:

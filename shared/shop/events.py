@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,10 +40,7 @@ class EventPayload(BaseModel):
     schema_version: ClassVar[int] = 1
 
 
-Payload = TypeVar("Payload", bound=EventPayload)
-
-
-class DomainEvent(BaseModel, Generic[Payload]):
+class DomainEvent[Payload: EventPayload](BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_id: str
@@ -117,10 +114,7 @@ def publish(events: list[DomainEvent[Any]]) -> None:
         raise EventPublishFailed(f"EventBridge refused {len(refused)} of {len(events)} events")
 
 
-R = TypeVar("R")
-
-
-def publish_changes(
+def publish_changes[R](
     records: Iterable[R],
     to_events: Callable[[R], list[DomainEvent[Any]]],
     identifier: Callable[[R], str],

@@ -224,7 +224,9 @@ def _nesting(data: bytes) -> int:
     return deepest
 
 
-def validate(model: type[Model], data: Any, *, strict: bool | None = None) -> Model:
+def validate[Model: BaseModel](
+    model: type[Model], data: Any, *, strict: bool | None = None
+) -> Model:
     """Validate `data` into `model`, reporting every problem as one 422."""
     try:
         return model.model_validate(data, strict=strict)

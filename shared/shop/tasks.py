@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,11 +15,10 @@ from shop.aws import unavailable
 from shop.errors import ValidationFailed
 from shop.observability import get_logger
 
-Model = TypeVar("Model", bound=BaseModel)
 TaskHandler = Callable[[dict[str, Any], Any], Any]
 
 
-def task_input(model: type[Model], event: dict[str, Any]) -> Model:
+def task_input[Model: BaseModel](model: type[Model], event: dict[str, Any]) -> Model:
     try:
         return model.model_validate(
             {k: v for k, v in event.items() if k in model.model_fields}, strict=True
