@@ -19,11 +19,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shop_local.auth import InvalidToken, LocalIdentityProvider, authorizer_claims
 from shop_local.functions import FunctionError, LocalFunctions
-from shop_local.template import Route
+from shop_local.template import Cors, Route
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 STAGE = "local"
 # The methods API Gateway routes; any other (TRACE, CONNECT, made-up ones) is refused here.
+ORIGIN_HEADER = "access-control-allow-origin"
 ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 # A client that promised more body than it sends is answered, not waited for forever.
 BODY_TIMEOUT_SECONDS = 30
@@ -111,8 +112,10 @@ class Gateway(ThreadingHTTPServer):
         local_routes: dict[tuple[str, str], LocalRoute],
         *,
         ready: bool = True,
+        cors: Cors | None = None,
     ) -> None:
         super().__init__(address, _GatewayRequestHandler)
+        self.cors = cors  # the template's: preflights answered, every answer readable
         self.route_table = RouteTable(routes)
         self.functions = functions
         self.identity = identity
@@ -203,6 +206,10 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     def _respond(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
+        cors = self.server.cors
+        if cors is not None and not any(k.lower() == ORIGIN_HEADER for k in headers or {}):
+            # The gateway's own answers (401, 404, 503, ...), as its GatewayResponses send them.
+            headers = {**(headers or {}), "Access-Control-Allow-Origin": cors.allow_origin}
         sent = {k.lower() for k in (headers or {})}
         for key, value in (headers or {}).items():
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -289,6 +296,11 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             self._respond(501, error_body("NOT_IMPLEMENTED", f"{method[:32]} is not an API method"))
             return
         route, params, path_exists = self.server.route_table.match(method, path)
+        cors = self.server.cors
+        if method == "OPTIONS" and route is None and path_exists and cors is not None:
+            # The preflight SAM adds to every path: a mock answer, with no authorizer.
+            self._respond(200, b"", cors.preflight_headers())
+            return
         if route is None:
             if path_exists:
                 self._respond(

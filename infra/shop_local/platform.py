@@ -228,6 +228,7 @@ class LocalPlatform:
             self.identity,
             self._local_routes(),
             ready=not self.demo,
+            cors=self.template.cors(),
         )
         self.port = self.gateway.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -70,6 +70,24 @@ class FunctionSpec:
     async_retries: int = 2
 
 
+@dataclass(frozen=True)
+class Cors:
+    """An API's CORS, as SAM's `Cors` property declares it (values unquoted)."""
+
+    allow_origin: str
+    allow_methods: str
+    allow_headers: str
+    max_age: str
+
+    def preflight_headers(self) -> dict[str, str]:
+        return {
+            "Access-Control-Allow-Origin": self.allow_origin,
+            "Access-Control-Allow-Methods": self.allow_methods,
+            "Access-Control-Allow-Headers": self.allow_headers,
+            "Access-Control-Max-Age": self.max_age,
+        }
+
+
 def _no_resources(logical_id: str, attribute: str | None) -> Any:
     raise ValueError(f"a condition cannot depend on a resource ({logical_id})")
 
@@ -156,6 +174,23 @@ class Template:
                     )
                 )
         return routes
+
+    def cors(self) -> Cors | None:
+        """The CORS of the template's API (one API; None if it declares none)."""
+        for api in self.of_type("AWS::Serverless::Api").values():
+            declared = (api.get("Properties") or {}).get("Cors")
+            if declared:
+                values = {
+                    k: str(v).strip("'")  # SAM's values are quoted header values
+                    for k, v in self.resolve(declared, _no_resources).items()
+                }
+                return Cors(
+                    allow_origin=values.get("AllowOrigin", "*"),
+                    allow_methods=values.get("AllowMethods", "*"),
+                    allow_headers=values.get("AllowHeaders", "*"),
+                    max_age=values.get("MaxAge", "0"),
+                )
+        return None
 
     def physical_name(self, logical_id: str) -> str:
         """The name the local platform gives a resource: its own name property, else

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -247,8 +248,18 @@ def error_response(error: ShopError) -> ApiResponse:
     return ApiResponse(error.status, error.to_body(), headers)
 
 
+# What a page on the storefront's origin may read of an answer, beside the simple headers.
+CORS_EXPOSED = "ETag, Location, Retry-After, X-Cart-Token, X-Correlation-Id"
+
+
 def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "X-Correlation-Id": correlation_id}
+    origin = os.environ.get("CORS_ALLOW_ORIGIN")  # the template's StorefrontOrigin
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+        if origin != "*":
+            headers["Vary"] = "Origin"
     headers.update(response.headers)
     body = "" if response.body is None else json.dumps(response.body, separators=(",", ":"))
     return {"statusCode": response.status, "headers": headers, "body": body}
@@ -262,7 +273,14 @@ PERSONAL_CACHE = "private, no-store"  # per shopper: never kept
 # A read that says nothing of caching is kept by no shared cache, and a browser asks again
 # each time (cheaply: its ETag answers 304). Public reads declare their own Cache-Control.
 DEFAULT_READ_CACHE = "private, no-cache"
-_KEPT_ON_304 = ("Cache-Control", "ETag", "Vary", "X-Correlation-Id")
+_KEPT_ON_304 = (
+    "Cache-Control",
+    "ETag",
+    "Vary",
+    "X-Correlation-Id",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers",
+)
 
 
 def conditional_read(proxy: dict[str, Any], if_none_match: str | None) -> dict[str, Any]:
