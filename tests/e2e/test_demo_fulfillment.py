@@ -56,6 +56,8 @@ def one_of_each_warehouse(url: str) -> tuple[str, str]:
         for product in page["items"]:
             for variant in product["variants"]:
                 levels = {w: q for _, w, q in demo_stock(variant["sku"])}
+                if not levels:
+                    continue  # not the demo's (another test's product, stocked its own way)
                 if len(levels) == 1 and london is None:
                     london = variant["sku"]
                 elif levels.get("wh-manchester", 0) > levels["wh-london"] and manchester is None:

@@ -117,3 +117,19 @@ def test_every_samconfig_environment_names_its_stack() -> None:
         assert stack, (
             f"samconfig [{name}] has no stack_name: `sam deploy --config-env {name}` fails"
         )
+
+
+def test_every_table_is_encrypted_with_the_shops_own_key_unless_told_otherwise() -> None:
+    tables = of_type("AWS::DynamoDB::Table")
+    for name, table in tables.items():
+        encryption = table["Properties"]["SSESpecification"]
+        assert encryption["SSEEnabled"] is True, name
+        assert encryption["KMSMasterKeyId"] == {
+            "Fn::If": ["UseTablesKey", {"Ref": "TablesKey"}, {"Ref": "AWS::NoValue"}]
+        }, name
+    key = deployed()["TablesKey"]
+    assert key["Condition"] == "UseTablesKey"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    parameters = translate(REPO / "template.yaml")["Parameters"]
+    assert parameters["TablesEncryption"]["Default"] == "customer-managed"
