@@ -116,10 +116,23 @@ def test_an_order_across_the_demos_two_warehouses_is_shipped_delivered_and_retur
     assert sorted(s["warehouse_id"] for s in order["shipments"]) == ["wh-london", "wh-manchester"]
 
     for shipment in order["shipments"]:
-        queue = warehouse.ok(
-            "GET", f"/admin/shipments?warehouse_id={shipment['warehouse_id']}&status=PENDING"
-        )
-        assert shipment["shipment_id"] in [s["shipment_id"] for s in queue["items"]]
+        # The warehouse's queue, page by page (other demo orders may be waiting in it too).
+        waiting: list[str] = []
+        cursor = None
+        while True:
+            query: dict[str, Any] = {
+                "warehouse_id": shipment["warehouse_id"],
+                "status": "PENDING",
+                "limit": 100,
+            }
+            if cursor:
+                query["cursor"] = cursor
+            page = warehouse.ok("GET", "/admin/shipments", params=query)
+            waiting += [s["shipment_id"] for s in page["items"]]
+            cursor = page.get("cursor")
+            if not cursor:
+                break
+        assert shipment["shipment_id"] in waiting
         warehouse.ok("POST", f"/admin/shipments/{shipment['shipment_id']}/pack")
         shipped = warehouse.ok("POST", f"/admin/shipments/{shipment['shipment_id']}/ship")
         assert shipped["tracking_number"]
