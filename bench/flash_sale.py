@@ -33,13 +33,13 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from shop_local.auth import user_id
+from shop_local.flash_sale_demo import moment, mug
 from shop_local.platform import LocalPlatform
 from shop_local.template import load_template
 
@@ -75,27 +75,9 @@ class Client:
         )
 
 
-def moment(offset: float) -> str:
-    at = datetime.now(UTC) + timedelta(seconds=offset)
-    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def stocked_sku(client: Client, admin: str, quantity: int) -> str:
     sku = f"FLASH-{uuid.uuid4().hex[:8].upper()}"
-    product = {
-        "name": "Flash sale mug",
-        "description": "A mug, on sale for a minute.",
-        "category": "kitchen-and-dining",
-        "images": ["https://images.example.com/mug.jpg"],
-        "variants": [
-            {
-                "sku": sku,
-                "attributes": {"colour": "red"},
-                "price": {"amount": 1999, "currency": "GBP"},
-            }
-        ],
-    }
-    created = client.call("POST", "/admin/products", admin, product)
+    created = client.call("POST", "/admin/products", admin, mug(sku))
     assert created.status_code == 201, created.text
     stocked = client.call(
         "PUT", f"/admin/inventory/{sku}", admin, {"warehouse_id": "wh-bench", "quantity": quantity}

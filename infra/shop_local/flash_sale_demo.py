@@ -76,9 +76,27 @@ class Shopper:
         return response.json()
 
 
-def _moment(offset_seconds: float) -> str:
+def moment(offset_seconds: float) -> str:
+    """A moment `offset_seconds` from now, as the API takes it."""
     at = datetime.now(UTC) + timedelta(seconds=offset_seconds)
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def mug(sku: str) -> dict[str, Any]:
+    """The product a flash sale sells (POST /admin/products), one variant at FULL_PRICE."""
+    return {
+        "name": "Flash sale mug",
+        "description": "An enamel mug, on sale for ten minutes only.",
+        "category": "kitchen-and-dining",
+        "images": ["https://images.example.com/flash-mug.jpg"],
+        "variants": [
+            {
+                "sku": sku,
+                "attributes": {"colour": "red"},
+                "price": {"amount": FULL_PRICE, "currency": "GBP"},
+            }
+        ],
+    }
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float) -> None:
@@ -101,23 +119,7 @@ def run(url: str, identity: LocalIdentityProvider, units: int, shoppers: int) ->
     run_id = uuid.uuid4().hex[:8]
     admin = Shopper(url, identity.issue(f"flash-admin-{run_id}", admin=True))
     sku = outcome.sku = f"FLASH-MUG-{run_id.upper()}"
-    admin.ok(
-        "POST",
-        "/admin/products",
-        {
-            "name": "Flash sale mug",
-            "description": "An enamel mug, on sale for ten minutes only.",
-            "category": "kitchen-and-dining",
-            "images": ["https://images.example.com/flash-mug.jpg"],
-            "variants": [
-                {
-                    "sku": sku,
-                    "attributes": {"colour": "red"},
-                    "price": {"amount": FULL_PRICE, "currency": "GBP"},
-                }
-            ],
-        },
-    )
+    admin.ok("POST", "/admin/products", mug(sku))
     admin.ok(
         "PUT",
         f"/admin/inventory/{sku}",
@@ -131,8 +133,8 @@ def run(url: str, identity: LocalIdentityProvider, units: int, shoppers: int) ->
             "sku": sku,
             "quantity": units,
             "price": {"amount": SALE_PRICE, "currency": "GBP"},
-            "starts_at": _moment(-5),
-            "ends_at": _moment(600),
+            "starts_at": moment(-5),
+            "ends_at": moment(600),
             "per_customer_limit": 1,
             "hold_seconds": 300,
         },

@@ -23,8 +23,8 @@ from shop_local.template import Cors, Route
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 STAGE = "local"
-# The methods API Gateway routes; any other (TRACE, CONNECT, made-up ones) is refused here.
 ORIGIN_HEADER = "access-control-allow-origin"
+# The methods API Gateway routes; any other (TRACE, CONNECT, made-up ones) is refused here.
 ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 # A client that promised more body than it sends is answered, not waited for forever.
 BODY_TIMEOUT_SECONDS = 30

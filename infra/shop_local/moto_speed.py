@@ -774,7 +774,7 @@ def _dynamodb_answer(self: DynamoResult, context: ActionContext) -> Any:
     result, members = self.result, context.operation_model.output_shape.members
     if isinstance(result, dict):  # moto adds a few members the API has not (the serializer drops)
         result = {k: v for k, v in result.items() if k in members and v is not None}
-    body = json.dumps(result, default=_wire_value, separators=(",", ":"))
+    body = json.dumps(result, default=wire_value, separators=(",", ":"))
     return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
 
@@ -803,9 +803,9 @@ def compared_answers() -> Iterator[list[tuple[str, Any, Any]]]:
         DynamoResult.execute_result = _dynamodb_answer  # type: ignore[method-assign,assignment]
 
 
-def _wire_value(value: Any) -> Any:
-    """A value of moto's result that is not JSON as the serializer writes it: a binary
-    attribute base64, a timestamp as epoch seconds."""
+def wire_value(value: Any) -> Any:
+    """A value of moto's (a result, or a request as it parsed it) that is not JSON, as the
+    wire has it: a binary attribute base64, a timestamp as epoch seconds."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return _wire_timestamp(value)

@@ -228,7 +228,7 @@ def build(template_path: Path = TEMPLATE, overlay: dict[str, Any] | None = None)
         "paths": paths,
         "components": {
             "securitySchemes": _security_schemes(template, found),
-            "parameters": IDEMPOTENCY_PARAMETERS,
+            "parameters": IDEMPOTENCY_PARAMETERS | READ_PARAMETERS,
             "schemas": schemas,
         },
     }
@@ -289,7 +289,8 @@ IDEMPOTENCY_PARAMETERS: dict[str, Any] = {
         "schema": {"type": "string", "pattern": KEY_PATTERN.pattern},
     }
     for name, required in (("IdempotencyKey", False), ("IdempotencyKeyRequired", True))
-} | {
+}
+READ_PARAMETERS: dict[str, Any] = {
     "IfNoneMatch": {
         "name": "If-None-Match",
         "in": "header",

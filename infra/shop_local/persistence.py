@@ -22,7 +22,6 @@ EventBridge delivery in progress at the moment of the crash.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from moto.s3.responses import S3Response
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from shop_local.moto_fidelity import _LOCK as DYNAMODB_LOCK
+from shop_local.moto_speed import wire_value
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _install_hooks() -> None:
                     if isinstance(body, bytes):
                         body = body.decode()
                     elif not isinstance(body, str):  # binary values parsed to bytes
-                        body = json.dumps(body, default=_base64)
+                        body = json.dumps(body, default=wire_value)
                     journal.append(json.dumps([self.region, action, body]).encode())
             return response
 
@@ -201,13 +201,6 @@ def _install_hooks() -> None:
 
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
     Queue.delete_message = journaled_delete_message  # type: ignore[method-assign]
-
-
-def _base64(value: Any) -> str:
-    """A binary attribute value in its wire form."""
-    if not isinstance(value, bytes):
-        raise TypeError(f"{type(value).__name__} is not JSON")
-    return base64.b64encode(value).decode("ascii")
 
 
 def _tables() -> Iterator[tuple[tuple[str, str, str], Any]]:

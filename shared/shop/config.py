@@ -65,6 +65,9 @@ def checkout_state_machine() -> str:
     return setting("CHECKOUT_STATE_MACHINE_ARN")
 
 
+DEFAULT_SECRET_MAX_AGE_SECONDS = 300
+
+
 def secret(parameter_env: str) -> str:
     """A secret from SSM Parameter Store (SecureString), named by an environment variable:
     the template passes parameter names, never secret values. Kept SECRET_MAX_AGE_SECONDS
@@ -73,9 +76,6 @@ def secret(parameter_env: str) -> str:
     max_age = int(os.environ.get("SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS))
     value = _parameters().get(setting(parameter_env), decrypt=True, max_age=max_age)
     return str(value)
-
-
-DEFAULT_SECRET_MAX_AGE_SECONDS = 300
 
 
 @cache
