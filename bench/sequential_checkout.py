@@ -3,7 +3,7 @@
 A quick companion to bench/emulator_costs.py (which also grows the data and watches memory):
 `LocalPlatform` in this process (state kept, as `make run` runs it), 8 stocked products,
 3 warm-up checkouts, then `--checkouts` sequential ones driven as bench/checkout_costs.py
-drives them (a 2-line cart, polls every 50 ms), `--runs` times in fresh platforms.
+drives them (a 2-line cart, polls every 50 ms), `--runs` times, each in a fresh process.
 
     .venv/bin/python bench/sequential_checkout.py [--checkouts 20] [--runs 3]
 """
@@ -11,9 +11,12 @@ drives them (a 2-line cart, polls every 50 ms), `--runs` times in fresh platform
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,13 +51,34 @@ def one_run(checkouts: int) -> tuple[float, float]:
             local.stop()
 
 
+RESULT = "sequential-checkout-result "
+
+
+def run_in_a_fresh_process(checkouts: int) -> tuple[float, float]:
+    """One run in a process of its own: the emulators' state is per process, so a second
+    platform in the same one would meet the first one's resources."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--checkouts", str(checkouts), "--one"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in child.stdout.splitlines() if line.startswith(RESULT))
+    p50, cpu = json.loads(line.removeprefix(RESULT))
+    return float(p50), float(cpu)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkouts", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one", action="store_true", help="one run here, its result on stdout")
     args = parser.parse_args()
     logging.getLogger().setLevel(logging.WARNING)
-    results = [one_run(args.checkouts) for _ in range(args.runs)]
+    if args.one:
+        print(RESULT + json.dumps(one_run(args.checkouts)), flush=True)
+        return 0
+    results = [run_in_a_fresh_process(args.checkouts) for _ in range(args.runs)]
     for p50, cpu in results:
         print(f"run: checkout p50 {p50:.0f} ms, process CPU {cpu:.0f} ms per checkout")
     print(

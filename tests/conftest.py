@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import circuit_support
 import log_watch
 import pytest
 
@@ -26,6 +27,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             "EventQueueVisibilityTimeout": "6",
             # A newly trained model is served within a second, not five minutes.
             "RecommendationModelRefreshSeconds": "1",
+            # An open circuit probes its dependency after 3 s, not 30.
+            "CircuitRecoverySeconds": "3",
         },
     ).start()
     yield local
@@ -35,6 +38,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
 @pytest.fixture(scope="session")
 def api(platform: LocalPlatform) -> Api:
     return Api(platform.url, platform.identity)
+
+
+@pytest.fixture(autouse=True)
+def circuits_closed_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A circuit a test opened (or failures it left counted) is not the next test's."""
+    yield
+    if "platform" in request.fixturenames and circuit_support.disturbed():
+        circuit_support.reset()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,5 +1,6 @@
 """POST /checkout {"payment_method", "shipping_address"} + Idempotency-Key: snapshot the cart
-and start the saga. 202 {"checkout_id", "status"}; poll GET /checkout/{checkout_id}."""
+and start the saga. 202 {"checkout_id", "status"}; poll GET /checkout/{checkout_id}. While
+Stripe's circuit is open, 503 PAYMENT_PROVIDER_UNAVAILABLE at once, nothing held."""
 
 from shop.checkout.models import CheckoutAccepted, StartCheckout
 from shop.checkout.service import start_checkout
@@ -8,6 +9,7 @@ from shop.errors import (
     IdempotencyKeyReused,
     ItemUnavailable,
     MixedCurrencies,
+    PaymentProviderUnavailable,
     PriceChanged,
     TicketInCheckout,
     TicketNotFound,
@@ -27,6 +29,7 @@ from shop.idempotency import idempotency_key
         IdempotencyKeyReused,
         ItemUnavailable,
         MixedCurrencies,
+        PaymentProviderUnavailable,
         PriceChanged,
         TicketNotFound,
         TicketNotWon,

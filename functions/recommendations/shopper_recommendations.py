@@ -1,5 +1,6 @@
 """GET /recommendations?limit=: the signed-in shopper's own recommendations (always `limit`
-items): what they buy again, what goes with their history and their session, popular ones."""
+items): what they buy again, what goes with their history and their session, popular ones.
+While the store of histories is unavailable: the bestsellers, `"degraded": true`."""
 
 from shop.errors import BadRequest
 from shop.http import PERSONAL_CACHE, ApiRequest, ApiResponse, api_handler

@@ -119,6 +119,15 @@ class FunctionError(Exception):
         self.message = message
 
 
+class FunctionThrottled(FunctionError):
+    """The function is at its ReservedConcurrentExecutions: Lambda refuses the invocation."""
+
+    def __init__(self, logical_id: str, limit: int) -> None:
+        super().__init__(
+            "TooManyRequestsException", f"{logical_id} is at its reserved concurrency ({limit})"
+        )
+
+
 class LocalFunctions:
     def __init__(
         self,
@@ -136,6 +145,7 @@ class LocalFunctions:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(concurrency)
+        self._in_flight: dict[str, int] = {}  # by logical id, for reserved concurrency
 
     def logical_id(self, name_or_arn: str) -> str:
         name = name_or_arn.rsplit(":function:", 1)[-1].split(":", 1)[0]
@@ -173,14 +183,35 @@ class LocalFunctions:
             started_at=time.monotonic(),
         )
         environment = dict(self.environments.get(logical_id, {}))
+        limit = spec.reserved_concurrency
+        if limit is None:
+            return self._invoke(logical_id, spec.timeout, event, context, environment)
+        with self._lock:
+            if self._in_flight.get(logical_id, 0) >= limit:
+                raise FunctionThrottled(logical_id, limit)  # refused at once, never queued
+            self._in_flight[logical_id] = self._in_flight.get(logical_id, 0) + 1
+        try:
+            return self._invoke(logical_id, spec.timeout, event, context, environment)
+        finally:
+            with self._lock:
+                self._in_flight[logical_id] -= 1
+
+    def _invoke(
+        self,
+        logical_id: str,
+        timeout: int,
+        event: Any,
+        context: LambdaContext,
+        environment: dict[str, str],
+    ) -> Any:
         if _running.get() is not None:
             # Invoked from inside another invocation (a handler calling a function directly):
             # that one holds a slot already, and waiting for a second could deadlock.
-            return self._run(logical_id, spec.timeout, event, context, environment)
+            return self._run(logical_id, timeout, event, context, environment)
         with self._slots:
             # Lambda's timer starts when a sandbox takes the event, not while it queues.
             context.started_at = time.monotonic()
-            return self._run(logical_id, spec.timeout, event, context, environment)
+            return self._run(logical_id, timeout, event, context, environment)
 
     def _run(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shop_local.auth import InvalidToken, LocalIdentityProvider, authorizer_claims
-from shop_local.functions import FunctionError, LocalFunctions
+from shop_local.functions import FunctionError, FunctionThrottled, LocalFunctions
 from shop_local.template import Cors, Route
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -28,6 +28,9 @@ ORIGIN_HEADER = "access-control-allow-origin"
 ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 # A client that promised more body than it sends is answered, not waited for forever.
 BODY_TIMEOUT_SECONDS = 30
+# Retry-After of a throttled function's 429: the template's GatewayResponses say the same
+# (INTEGRATION_FAILURE, THROTTLED), tests/unit/test_template_operations.py checks it.
+THROTTLED_RETRY_AFTER = "1"
 RETRY_AFTER_SECONDS = 5  # while the platform is still loading its data
 
 # Routes that are the local platform's, not the API's (the OpenAPI document, the /_local/
@@ -336,6 +339,15 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         event = self.server.proxy_event(route, method, self.path, params, headers, body, claims)
         try:
             result = self.server.functions.invoke(route.function, event)
+        except FunctionThrottled:
+            # Lambda's throttle reaches API Gateway as INTEGRATION_FAILURE, which the
+            # template's GatewayResponses answer as 429 with Retry-After.
+            self._respond(
+                429,
+                error_body("THROTTLED", "too many requests; try again shortly"),
+                {"Retry-After": THROTTLED_RETRY_AFTER},
+            )
+            return
         except FunctionError:
             # What API Gateway answers when the integration fails; the handler logged why.
             self._respond(502, error_body("INTERNAL_ERROR", "Internal server error"))

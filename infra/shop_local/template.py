@@ -68,6 +68,8 @@ class FunctionSpec:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Retries of an asynchronous invocation (EventBridge, schedules) after a function error.
     async_retries: int = 2
+    # ReservedConcurrentExecutions: at most this many invocations at once, the next throttled.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ class Cors:
             "Access-Control-Allow-Headers": self.allow_headers,
             "Access-Control-Max-Age": self.max_age,
         }
+
+
+def _reserved(value: Any) -> int | None:
+    """ReservedConcurrentExecutions as resolved: None when it is not set (AWS::NoValue)."""
+    return None if value is None else int(value)
 
 
 def _no_resources(logical_id: str, attribute: str | None) -> Any:
@@ -146,6 +153,9 @@ class Template:
                     environment=env,
                     events=props.get("Events", {}) or {},
                     async_retries=int((invoke_config or {}).get("MaximumRetryAttempts", 2)),
+                    reserved_concurrency=_reserved(
+                        self.resolve(props.get("ReservedConcurrentExecutions"), _no_resources)
+                    ),
                 )
             )
         return specs

@@ -61,6 +61,10 @@ def flash_sale_entries_queue() -> str:
     return setting("FLASH_SALE_ENTRIES_QUEUE_URL")
 
 
+def circuits_table() -> str:
+    return setting("CIRCUITS_TABLE")
+
+
 def checkout_state_machine() -> str:
     return setting("CHECKOUT_STATE_MACHINE_ARN")
 

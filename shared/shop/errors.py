@@ -26,7 +26,8 @@ class ShopError(Exception):
     # The name the saga sees this error under, when Step Functions raises it, not our code.
     saga_error: ClassVar[str | None] = None
     # Sent as `Retry-After` (seconds) with the error's response: the client may try again.
-    retry_after: ClassVar[int | None] = None
+    # An instance may say better (an open circuit knows when its probe is due).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -106,11 +107,13 @@ class PaymentDeclined(ShopError):
 
 
 class PaymentProviderUnavailable(ShopError):
-    """Stripe could not be reached or answered 5xx: transient, retried with backoff."""
+    """Stripe could not be reached or answered 5xx, or its circuit is open (shop.breakers):
+    transient, retried with backoff; a checkout that still meets it ends with this code."""
 
     status = 503
     code = "PAYMENT_PROVIDER_UNAVAILABLE"
     transient = True
+    ends_checkout = True
     retry_after = 1
 
 

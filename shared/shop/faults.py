@@ -17,6 +17,13 @@ Modes, per step (a task module's name, e.g. "capture_payment"):
     "crash_once"   for an event consumer (the step is the consumer's name): once, right after
                    an event's effect, the function dies as a killed process does (SystemExit,
                    which no handler code catches), before the delivery is marked done
+
+A dependency (shop.breakers: "search", "payments", ...) can be broken until `clear()`:
+    "down"         every call fails at once, as a connection refused does
+    "slow"         every call answers only after the caller's timeout has passed (a guarded
+                   call cuts it short there; a Stripe call ends as the SDK's timeout ends it)
+    "erroring"     every call fails with the dependency's own 5xx-like error
+`calls_reaching(name)` counts the calls that got as far as the dependency, faulty or not.
 """
 
 from __future__ import annotations
@@ -40,6 +47,20 @@ class InjectedCrash(SystemExit):
     """Not an Exception: like a killed process, it gets past every `except Exception`."""
 
 
+class InjectedDependencyFault(Exception):
+    """A broken dependency's failure: counted by its circuit as the real ones are."""
+
+
+class InjectedDependencyDown(InjectedDependencyFault, ConnectionError):
+    pass
+
+
+DEPENDENCY_MODES = ("down", "slow", "erroring")
+_broken: dict[str, str] = {}
+_reached: dict[str, int] = {}
+_unblocked = threading.Event()  # set by clear(): hanging calls end
+
+
 def inject(step: str, mode: str) -> None:
     if mode not in (
         "fail",
@@ -54,8 +75,44 @@ def inject(step: str, mode: str) -> None:
         _faults[step] = mode
 
 
+def break_dependency(dependency: str, mode: str) -> None:
+    if mode not in DEPENDENCY_MODES:
+        raise ValueError(f"unknown dependency fault {mode}")
+    with _lock:
+        _broken[dependency] = mode
+        _unblocked.clear()
+
+
+def repair_dependency(dependency: str) -> None:
+    with _lock:
+        _broken.pop(dependency, None)
+
+
+def dependency_reached(dependency: str, timeout: float) -> None:
+    """Where a guarded call reaches its dependency (shop.breakers): a broken one fails here."""
+    with _lock:
+        _reached[dependency] = _reached.get(dependency, 0) + 1
+        mode = _broken.get(dependency)
+    if mode == "down":
+        raise InjectedDependencyDown(f"{dependency} refused the connection (injected)")
+    if mode == "erroring":
+        raise InjectedDependencyFault(f"{dependency} answered 500 (injected)")
+    if mode == "slow":
+        _unblocked.wait(timeout=timeout + 0.5)
+        raise InjectedDependencyFault(f"{dependency} answered too late (injected)")
+
+
+def calls_reaching(dependency: str) -> int:
+    """Calls that got as far as the dependency since the last `clear()`."""
+    with _lock:
+        return _reached.get(dependency, 0)
+
+
 def clear() -> None:
     with _lock:
+        _broken.clear()
+        _reached.clear()
+        _unblocked.set()
         _faults.clear()
         for _, release in _holds.values():
             release.set()

@@ -270,6 +270,9 @@ def to_proxy_response(response: ApiResponse, correlation_id: str) -> dict[str, A
 # 30 s; checkout prices every line from the catalog itself, never from a cached page).
 PUBLIC_CACHE = "public, max-age=30, stale-while-revalidate=60"
 PERSONAL_CACHE = "private, no-store"  # per shopper: never kept
+# A degraded answer (shop.breakers) is kept by nobody: the whole one is back once the
+# dependency is.
+DEGRADED_CACHE = "no-store"
 # A read that says nothing of caching is kept by no shared cache, and a browser asks again
 # each time (cheaply: its ETag answers 304). Public reads declare their own Cache-Control.
 DEFAULT_READ_CACHE = "private, no-cache"

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from shop_local.gateway import THROTTLED_RETRY_AFTER
 from shop_local.lint_template import translate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,8 +83,10 @@ def test_every_function_logs_to_a_group_with_a_retention() -> None:
         assert logging["LogFormat"] == "JSON", name
 
 
-def test_tables_and_the_user_pool_outlive_the_stack() -> None:
-    kept = [*of_type("AWS::DynamoDB::Table").items(), *of_type("AWS::Cognito::UserPool").items()]
+def test_the_shops_tables_and_the_user_pool_outlive_the_stack() -> None:
+    tables = of_type("AWS::DynamoDB::Table")
+    assert tables.pop("CircuitsTable")["DeletionPolicy"] == "Delete"  # state, not shop data
+    kept = [*tables.items(), *of_type("AWS::Cognito::UserPool").items()]
     assert len(kept) == 13
     for name, resource in kept:
         assert resource.get("DeletionPolicy") == "Retain", name
@@ -133,3 +136,23 @@ def test_every_table_is_encrypted_with_the_shops_own_key_unless_told_otherwise()
     assert key["DeletionPolicy"] == "Retain"
     parameters = translate(REPO / "template.yaml")["Parameters"]
     assert parameters["TablesEncryption"]["Default"] == "customer-managed"
+
+
+def test_a_throttled_function_is_answered_429_with_retry_after_here_and_on_aws() -> None:
+    (api,) = of_type("AWS::ApiGateway::RestApi").values()
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    for kind in ("THROTTLED", "INTEGRATION_FAILURE"):  # stage throttling; Lambda's throttle
+        assert responses[kind]["statusCode"] == "429"
+        retry_after = responses[kind]["responseParameters"]["gatewayresponse.header.Retry-After"]
+        assert retry_after == f"'{THROTTLED_RETRY_AFTER}'"  # what the local gateway sends
+    browsing = [
+        "SearchProductsFunction",
+        "SuggestProductsFunction",
+        "ProductRecommendationsFunction",
+        "ShopperRecommendationsFunction",
+    ]
+    for name in browsing:
+        reserved = deployed()[name]["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved == {
+            "Fn::If": ["LimitBrowsing", {"Ref": "BrowsingConcurrency"}, {"Ref": "AWS::NoValue"}]
+        }

@@ -60,6 +60,10 @@ class Cart(BaseModel):
     totals: list[Money]  # at current prices, of available lines, one per currency
     needs_review: bool  # some line changed price or became unavailable since it was added
     updated_at: str | None
+    # The catalog is unavailable: current prices and availability are the last known ones,
+    # `price_age_seconds` old (the oldest of them); a checkout waits until they are current.
+    degraded: bool = False
+    price_age_seconds: int | None = None
 
 
 class GuestCartCreated(BaseModel):

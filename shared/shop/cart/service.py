@@ -23,7 +23,7 @@ from shop.cart.models import (
 )
 from shop.cart.repository import CartRepository
 from shop.catalog.models import SkuRecord
-from shop.catalog.service import get_skus
+from shop.catalog.service import KnownSkus, get_skus, get_skus_or_last_known
 from shop.clock import iso_now, now
 from shop.config import cart_table
 from shop.errors import (
@@ -96,8 +96,10 @@ def get_cart(owner: str) -> Cart:
 
 
 def _view(meta: dict[str, Any] | None, lines: list[dict[str, Any]]) -> Cart:
-    """The cart re-priced from the catalog, so the shopper sees changes before checkout."""
-    catalog = get_skus([line["sku"] for line in lines]) if lines else {}
+    """The cart re-priced from the catalog, so the shopper sees changes before checkout (or,
+    the catalog unavailable, from its last known prices, marked with their age)."""
+    known = get_skus_or_last_known([line["sku"] for line in lines]) if lines else KnownSkus({})
+    catalog = known.records
     view: list[CartLine] = []
     totals: dict[str, int] = {}
     for line in sorted(lines, key=lambda li: li["added_at"]):
@@ -127,6 +129,8 @@ def _view(meta: dict[str, Any] | None, lines: list[dict[str, Any]]) -> Cart:
         totals=[Money(amount=a, currency=c) for c, a in sorted(totals.items())],
         needs_review=any(line.price_changed or not line.available for line in view),
         updated_at=meta.get("updated_at") if meta else None,
+        degraded=known.read_at is not None,
+        price_age_seconds=None if known.read_at is None else int(now() - known.read_at),
     )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from dataclasses import dataclass
 
+from shop import breakers
 from shop.catalog.models import (
     ListProductsQuery,
     NewProduct,
@@ -13,9 +16,9 @@ from shop.catalog.models import (
     SkuRecord,
 )
 from shop.catalog.repository import CatalogRepository
-from shop.clock import iso_now
+from shop.clock import iso_now, now
 from shop.config import catalog_table
-from shop.errors import SkuTaken, VersionConflict
+from shop.errors import DependencyUnavailable, SkuTaken, VersionConflict
 
 
 def repository() -> CatalogRepository:
@@ -99,6 +102,43 @@ def get_skus(skus: list[str]) -> dict[str, SkuRecord]:
     """What the catalog says now about each SKU (missing SKUs are absent from the result):
     the one way other services read prices and sellability."""
     return repository().get_skus(skus)
+
+
+@dataclass(frozen=True)
+class KnownSkus:
+    """SKUs as the catalog says now, or (the catalog unavailable) as it last said."""
+
+    records: dict[str, SkuRecord]
+    read_at: float | None = None  # the oldest record's reading (shop.clock); None: just now
+
+
+_LAST_KNOWN_MOST = 50_000  # SKUs remembered per instance at most (then forgotten at once)
+_last_known: dict[str, tuple[float, SkuRecord | None]] = {}
+_last_known_lock = threading.Lock()
+
+
+def get_skus_or_last_known(skus: list[str]) -> KnownSkus:
+    """`get_skus` through the catalog's circuit; while the catalog is unavailable, what this
+    instance last read of each SKU, with when. DependencyUnavailable if a SKU was never read
+    here: nothing is known to show."""
+    wanted = sorted(set(skus))
+    try:
+        records = breakers.call(breakers.CATALOG, lambda: get_skus(wanted))
+    except DependencyUnavailable:
+        with _last_known_lock:
+            known = {sku: _last_known[sku] for sku in wanted if sku in _last_known}
+        if len(known) < len(wanted):
+            raise
+        return KnownSkus(
+            records={sku: record for sku, (_, record) in known.items() if record is not None},
+            read_at=min(at for at, _ in known.values()),
+        )
+    moment = now()
+    with _last_known_lock:
+        if len(_last_known) > _LAST_KNOWN_MOST:
+            _last_known.clear()
+        _last_known.update((sku, (moment, records.get(sku))) for sku in wanted)
+    return KnownSkus(records=records)
 
 
 def get_product(product_id: str) -> Product:

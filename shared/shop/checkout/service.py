@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shop import aws
+from shop import aws, breakers
 from shop.cart.service import get_cart, user_owner
 from shop.checkout.models import (
     CheckoutView,
@@ -32,9 +32,11 @@ from shop.errors import (
     CartEmpty,
     CheckoutFailed,
     CheckoutNotFound,
+    DependencyUnavailable,
     IdempotencyKeyReused,
     ItemUnavailable,
     MixedCurrencies,
+    PaymentProviderUnavailable,
     PriceChanged,
     RecoveryExhausted,
     checkout_failure_codes,
@@ -74,6 +76,7 @@ def start_checkout(
     checkout_id = checkout_id_for(user_id, idempotency_key)
     existing = _read(checkout_id)
     if existing is None:
+        _refuse_while_payments_are_down()
         if request.flash_sale_ticket_id is not None:
             saga = _flash_sale_snapshot(checkout_id, user_id, request, correlation_id)
         else:
@@ -85,6 +88,16 @@ def start_checkout(
     if existing["status"] == "PENDING":
         _start_execution(checkout_id, existing["saga_input"], name=checkout_id)
     return _view(existing)
+
+
+def _refuse_while_payments_are_down() -> None:
+    """Stripe's circuit is open: the saga would hold stock and a flash sale's win only to
+    give them back, so the checkout fails now, before anything is held or the cart read."""
+    wait = breakers.seconds_until_probe(breakers.PAYMENTS)
+    if wait > 0:
+        error = PaymentProviderUnavailable("payments are unavailable for now; nothing was held")
+        error.retry_after = wait
+        raise error
 
 
 def _same_request(existing: dict[str, Any], request: StartCheckout) -> None:
@@ -106,6 +119,8 @@ def _snapshot(
     cart = get_cart(user_owner(user_id))
     if not cart.lines:
         raise CartEmpty("the cart is empty")
+    if cart.degraded:  # last known prices: shown to the shopper, never charged
+        raise DependencyUnavailable("the catalog cannot confirm prices now; nothing was held")
     unavailable = [line.sku for line in cart.lines if not line.available]
     if unavailable:
         raise ItemUnavailable("some items are no longer sold", details={"skus": unavailable})

@@ -25,7 +25,7 @@ from typing import Any
 
 import stripe
 
-from shop import aws
+from shop import aws, breakers
 from shop.clock import iso_now, now
 from shop.config import payments_table, secret
 from shop.errors import (
@@ -135,7 +135,13 @@ def find_intent(checkout_id: str, opened_at: str) -> Any | None:
 
 def authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str, Any]:
     """Authorize (not capture) the amount. Returns {"status", "intent_id"} where status is
-    AUTHORIZED or REQUIRES_ACTION; raises PaymentDeclined."""
+    AUTHORIZED or REQUIRES_ACTION; raises PaymentDeclined. Through Stripe's circuit: while
+    it is open, PaymentProviderUnavailable at once. (Captures, cancels and refunds are not:
+    money already promised must settle, and their retries wait for Stripe.)"""
+    return breakers.call(breakers.PAYMENTS, lambda: _authorize(checkout_id, amount, payment_method))
+
+
+def _authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str, Any]:
     record = payment_record(checkout_id)
     # The record is opened before the intent is created: if it exists, an earlier attempt
     # may have created an intent whose answer never reached us.

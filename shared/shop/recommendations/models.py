@@ -36,6 +36,8 @@ class Recommendation(BaseModel):
 
 class Recommendations(BaseModel):
     items: list[Recommendation]
+    # The recommendation store is unavailable: these are the shop's bestsellers, for everyone.
+    degraded: bool = False
 
 
 class ProductView(BaseModel):

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shop import aws
+from shop import aws, breakers
 from shop.cart.events import CartItemAdded
 from shop.catalog.models import Product
 from shop.catalog.service import get_skus
@@ -35,7 +35,7 @@ from shop.config import (
     recommendation_model_refresh_seconds,
     recommendations_table,
 )
-from shop.errors import ProductNotFound
+from shop.errors import DependencyUnavailable, ProductNotFound
 from shop.events import DomainEvent
 from shop.inventory.service import any_in_stock
 from shop.money import Money
@@ -259,15 +259,39 @@ def bought_together(product_id: str, limit: int) -> Recommendations:
 
 def for_shopper(user_id: str, limit: int) -> Recommendations:
     """The shopper's own: what they buy again, what goes with their history and their
-    session, and popular products to fill (a new shopper gets only those)."""
+    session, and popular products to fill (a new shopper gets only those). While the store of
+    histories is unavailable: the bestsellers, marked degraded."""
     model = current_model()
     store = activity()
-    history = store.history(user_id)
-    session = [seen.product_id for seen in store.session(user_id, _session_start())]
+
+    def what_they_did() -> tuple[list[Basket], list[str]]:
+        history = store.history(user_id)
+        return history, [seen.product_id for seen in store.session(user_id, _session_start())]
+
+    try:
+        history, session = breakers.call(breakers.RECOMMENDATION_STORE, what_they_did)
+    except DependencyUnavailable:
+        logger.warning("recommendation store unavailable: bestsellers instead")
+        return bestsellers(limit)
     ranked = learnt.for_you(model, history, session, 3 * limit + 10)
     mine: Iterator[tuple[str, Reason]] = ((p, reason) for p, _, reason in ranked)  # type: ignore[misc]
     candidates = chain(mine, _popular(model))
     return Recommendations(items=_sellable(candidates, limit, set()))
+
+
+BESTSELLERS_SECONDS = 60.0  # how long a degraded list is served before it is made again
+_bestsellers: dict[int, tuple[float, Recommendations]] = {}  # by limit
+
+
+def bestsellers(limit: int) -> Recommendations:
+    """The model's most bought products that may be shown, the same for everyone: made once a
+    minute per instance, so serving it costs no read while the store is out."""
+    made = _bestsellers.get(limit)
+    if made is not None and time.monotonic() - made[0] < BESTSELLERS_SECONDS:
+        return made[1]
+    found = Recommendations(items=_sellable(_popular(current_model()), limit, set()), degraded=True)
+    _bestsellers[limit] = (time.monotonic(), found)
+    return found
 
 
 def _session_start() -> str:

@@ -78,6 +78,9 @@ class SearchPage(BaseModel):
     facets: SearchFacets
     total: int  # every product matching the query and filters, not only this page
     cursor: str | None
+    # The search engine is unavailable: these are the last results served for the same query,
+    # or (never asked before) the category's products as the catalog lists them.
+    degraded: bool = False
 
 
 class Suggestion(BaseModel):
@@ -87,6 +90,7 @@ class Suggestion(BaseModel):
 
 class Suggestions(BaseModel):
     suggestions: list[Suggestion]
+    degraded: bool = False  # the search engine is unavailable: none to offer for now
 
 
 class ProductDocument(BaseModel):

@@ -9,16 +9,19 @@ them all again.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
+from html import escape
 from typing import Any
 
-from shop import clock, faults
+from shop import breakers, clock, faults
 from shop.catalog.events import ProductChanged
 from shop.catalog.models import Product
 from shop.catalog.service import repository as catalog
 from shop.config import product_sales_table, search_engine, setting
-from shop.errors import ProductNotFound
+from shop.errors import DependencyUnavailable, ProductNotFound
 from shop.events import DomainEvent
 from shop.inventory.service import any_in_stock
 from shop.observability import get_logger
@@ -34,6 +37,7 @@ from shop.search.engine import (
 )
 from shop.search.models import (
     ProductDocument,
+    SearchHit,
     SearchPage,
     SearchQuery,
     ShopperProfile,
@@ -227,19 +231,85 @@ def _nothing_to_find(text: str) -> bool:
 
 
 def search_products(query: SearchQuery, shopper: str | None) -> SearchPage:
+    """The engine's answer; when the engine is unavailable (down, slower than its timeout, or
+    its circuit open), the degraded one: `degraded_results`."""
     offset = decode_cursor(query)
     if _nothing_to_find(query.q):
         return SearchPage(items=[], facets=facets_of(NO_AGGREGATIONS), total=0, cursor=None)
     profile = shopper_profile(shopper) if shopper else None
-    return engine().search(SearchRequest(query, offset=offset, profile=profile))
+    request = SearchRequest(query, offset=offset, profile=profile)
+    try:
+        page = breakers.call(breakers.SEARCH, lambda: engine().search(request))
+    except DependencyUnavailable:
+        logger.warning("search engine unavailable: degraded results")
+        return degraded_results(query)
+    if profile is None:  # the same for everyone: worth keeping for a bad moment
+        _last_good.remember(query, page)
+    return page
 
 
 def suggest(query: SuggestQuery) -> Suggestions:
     if not query.q.strip() or _nothing_to_find(query.q):
         return Suggestions(suggestions=[])
-    page = engine().search(
-        SearchRequest(
-            SearchQuery(q=query.q, limit=min(query.limit * 2, 40)), facets=False, name_only=True
-        )
+    request = SearchRequest(
+        SearchQuery(q=query.q, limit=min(query.limit * 2, 40)), facets=False, name_only=True
     )
+    try:
+        page = breakers.call(breakers.SEARCH, lambda: engine().search(request))
+    except DependencyUnavailable:
+        return Suggestions(suggestions=[], degraded=True)  # typing goes on; nothing offered
     return Suggestions(suggestions=suggestions(page, query.limit))
+
+
+# ----------------------------------------------------------------------------- degraded
+class _LastGoodResults:
+    """The latest anonymous answers, by query, in this instance: what a shopper saw a moment
+    ago is a better answer while the engine is out than a category list."""
+
+    MOST = 512
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, SearchPage] = OrderedDict()
+
+    def remember(self, query: SearchQuery, page: SearchPage) -> None:
+        with self._lock:
+            self._pages[query.model_dump_json()] = page
+            self._pages.move_to_end(query.model_dump_json())
+            while len(self._pages) > self.MOST:
+                self._pages.popitem(last=False)
+
+    def recall(self, query: SearchQuery) -> SearchPage | None:
+        with self._lock:
+            return self._pages.get(query.model_dump_json())
+
+    def forget(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+_last_good = _LastGoodResults()
+
+
+def degraded_results(query: SearchQuery) -> SearchPage:
+    """The last results served for this query; else the category browse: the first page of
+    the query's category (or of every listed product) as the catalog lists them, without
+    facets or a next page. Marked `degraded` either way."""
+    known = _last_good.recall(query)
+    if known is not None:
+        return known.model_copy(update={"degraded": True})
+    products, _ = catalog().page(category=query.category, cursor=None, limit=query.limit)
+    hits = [
+        SearchHit(
+            product_id=product.product_id,
+            name=product.name,
+            category=product.category,
+            price=min((v.price for v in product.variants), key=lambda price: price.amount),
+            in_stock=_in_stock(product),
+            highlight=escape(product.name),
+        )
+        for product in products
+    ]
+    return SearchPage(
+        items=hits, facets=facets_of(NO_AGGREGATIONS), total=len(hits), cursor=None, degraded=True
+    )

@@ -1,0 +1,207 @@
+"""Circuit breakers: one per dependency the shop can serve without for a while.
+
+A dependency that fails (or answers slower than its timeout) `FAILURES_TO_OPEN` times in a
+row opens its circuit: for `recovery_seconds` nobody calls it, and each caller answers in its
+declared degraded mode at once instead of waiting on it. Then one caller, and only one across
+every function instance (a conditional write elects it), probes it: a success closes the
+circuit, a failure opens it again.
+
+The mechanism is Powertools' circuit breaker (`aws_lambda_powertools.utilities.
+circuit_breaker`), its state in `CircuitsTable`: shared by every instance, written only on a
+transition (the healthy path only reads it, at most every `CIRCUIT_STATE_CACHE_SECONDS`).
+What this module adds is the shop's side of it:
+
+- a timeout on every guarded call, enforced here: a read that has not answered by then is
+  abandoned (its thread finishes on its own) and counted as a failure, so a slow dependency
+  costs a caller at most its timeout, and nothing once its circuit is open;
+- which errors count (the dependency's own unavailability, never a business answer such as
+  a declined card or an unknown product);
+- one error for "unavailable or open", the dependency's own (`DependencyUnavailable`,
+  `PaymentProviderUnavailable`), so a caller has one thing to catch for its degraded mode.
+
+The degraded modes themselves live with each service (search, recommendations, cart, checkout);
+docs/operations.md lists them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as CallTimedOut
+from contextvars import copy_context
+from dataclasses import dataclass
+from functools import cache
+
+from aws_lambda_powertools.utilities.circuit_breaker import (
+    CircuitBreakerConfig,
+    CircuitBreakerOpenError,
+    CircuitState,
+    CircuitTransition,
+    circuit_breaker,
+)
+from aws_lambda_powertools.utilities.circuit_breaker.persistence import (
+    CircuitBreakerDynamoDBPersistence,
+)
+
+from shop import aws, faults
+from shop.config import circuits_table
+from shop.errors import DependencyUnavailable, PaymentProviderUnavailable, ShopError
+from shop.observability import get_logger
+
+logger = get_logger("breakers")
+
+FAILURES_TO_OPEN = 5  # consecutive, per function instance
+DEFAULT_RECOVERY_SECONDS = 30  # how long an open circuit waits before its probe
+DEFAULT_STATE_CACHE_SECONDS = 5  # how stale an instance's view of a circuit may be
+_CALLS_IN_FLIGHT = 16  # per dependency and instance, abandoned slow calls included
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Something the shop calls that can be down, slow or erroring."""
+
+    name: str  # the circuit's name, in CircuitsTable and in logs and metrics
+    timeout_seconds: float  # slower than this is a failure (`<NAME>_TIMEOUT_SECONDS` overrides)
+    unavailable: type[ShopError]  # what a caller sees when it fails or its circuit is open
+    deadline: bool = True  # enforce the timeout here; False: the client's own timeouts do
+
+    def timeout(self) -> float:
+        override = os.environ.get(f"{self.name.upper().replace('-', '_')}_TIMEOUT_SECONDS")
+        return float(override) if override else self.timeout_seconds
+
+
+# The search engine (Tantivy in process, OpenSearch over HTTPS).
+SEARCH = Dependency("search", 1.0, DependencyUnavailable)
+# The recommendation store: a shopper's history and session (RecommendationsTable).
+RECOMMENDATION_STORE = Dependency("recommendation-store", 0.5, DependencyUnavailable)
+# Catalog reads from other services: what a SKU costs and whether it is sold (CatalogTable).
+CATALOG = Dependency("catalog", 0.5, DependencyUnavailable)
+# Stripe. Its SDK's own timeouts bound every call (shop.payments.service): a payment call
+# is never abandoned here, because an abandoned one could still move money.
+PAYMENTS = Dependency("payments", 30.0, PaymentProviderUnavailable, deadline=False)
+
+DEPENDENCIES = (SEARCH, RECOMMENDATION_STORE, CATALOG, PAYMENTS)
+
+
+class DependencyTimedOut(TimeoutError):
+    pass
+
+
+def _failures(dependency: Dependency) -> tuple[type[Exception], ...]:
+    """What counts as the dependency failing: its own unavailability, a timeout, a refused
+    connection. Anything else (a declined card, a product that does not exist, another
+    dependency's slow moment) passes through without touching the circuit."""
+    return (dependency.unavailable, TimeoutError, ConnectionError, faults.InjectedDependencyFault)
+
+
+def recovery_seconds() -> int:
+    return int(os.environ.get("CIRCUIT_RECOVERY_SECONDS", DEFAULT_RECOVERY_SECONDS))
+
+
+def _state_cache_seconds() -> int:
+    return int(os.environ.get("CIRCUIT_STATE_CACHE_SECONDS", DEFAULT_STATE_CACHE_SECONDS))
+
+
+@cache
+def store(table: str) -> CircuitBreakerDynamoDBPersistence:
+    return CircuitBreakerDynamoDBPersistence(table_name=table, boto3_client=aws.client("dynamodb"))
+
+
+@cache
+def _calls(dependency: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_CALLS_IN_FLIGHT, thread_name_prefix=f"call-{dependency}")
+
+
+def _config(dependency: Dependency) -> CircuitBreakerConfig:
+    return CircuitBreakerConfig(
+        failure_threshold=FAILURES_TO_OPEN,
+        recovery_timeout=recovery_seconds(),
+        success_threshold=1,  # one good probe closes it: the probe is a real shopper's call
+        handled_exceptions=_failures(dependency),
+        local_cache_max_age=_state_cache_seconds(),
+    )
+
+
+def _log_transition(transition: CircuitTransition) -> None:
+    logger.warning(
+        "circuit changed state",
+        extra={
+            "circuit": transition.circuit_name,
+            "from_state": str(transition.from_state),
+            "to_state": str(transition.to_state),
+        },
+    )
+
+
+def _attempt[T](dependency: Dependency, call: Callable[[], T]) -> T:
+    faults.dependency_reached(dependency.name, dependency.timeout())
+    try:
+        return call()
+    except Exception as error:
+        transient = aws.unavailable(error)  # an AWS timeout or throttle, as the saga sees it
+        if transient is not None:
+            raise transient from error
+        raise
+
+
+def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
+    if not dependency.deadline:
+        return _attempt(dependency, call)
+    # The call in the invocation's own context: locally, that is the function's environment
+    # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
+    future = _calls(dependency.name).submit(copy_context().run, _attempt, dependency, call)
+    try:
+        return future.result(timeout=dependency.timeout())
+    except CallTimedOut:
+        raise DependencyTimedOut(
+            f"{dependency.name} did not answer within {dependency.timeout()} s"
+        ) from None
+
+
+def call[T](dependency: Dependency, function: Callable[[], T]) -> T:
+    """`function()` through the dependency's circuit. Raises
+    `dependency.unavailable` when the dependency fails, runs past its timeout, or its circuit
+    is open (then without calling it); every other error passes through as it was."""
+
+    def protected() -> T:
+        return _within_timeout(dependency, function)
+
+    # Decorated per call: the config reads this instance's settings as they are now; the
+    # state (CircuitsTable, and Powertools' per-instance counters) is keyed by the name.
+    guarded: Callable[[], T] = circuit_breaker(
+        name=dependency.name,
+        persistence_store=store(circuits_table()),
+        on_transition=_log_transition,
+        config=_config(dependency),
+    )(protected)
+    try:
+        return guarded()
+    except CircuitBreakerOpenError:
+        error = dependency.unavailable(f"{dependency.name} is unavailable; its circuit is open")
+        error.retry_after = max(1, seconds_until_probe(dependency))
+        raise error from None
+    except dependency.unavailable:
+        raise
+    except _failures(dependency) as failure:
+        raise dependency.unavailable(f"{dependency.name} is unavailable: {failure}") from None
+
+
+def is_open(dependency: Dependency) -> bool:
+    """Whether callers should not even try: the circuit is open and its probe not yet due
+    (a checkout then holds nothing rather than wait for the saga to find Stripe down)."""
+    return seconds_until_probe(dependency) > 0
+
+
+def seconds_until_probe(dependency: Dependency) -> int:
+    record = store(circuits_table()).get_state(dependency.name)
+    if record.state == CircuitState.CLOSED:
+        return 0
+    opened_at = record.opened_at or 0
+    return max(0, opened_at + recovery_seconds() - int(time.time()))
+
+
+def state(dependency: Dependency) -> str:
+    """CLOSED, OPEN or HALF_OPEN, as this instance sees it."""
+    return str(store(circuits_table()).get_state(dependency.name).state)
