@@ -29,8 +29,18 @@ typecheck: install
 cfn-lint: install
 	$(BIN)/python -m shop_local.lint_template template.yaml
 
+# The end-to-end tests drive platforms in processes of their own (`shop serve`), the rest one
+# platform in pytest's: each mostly keeps one core busy, so on two cores they run side by side.
+E2E_LOG := .local/e2e-tests.log
+
 test: lint typecheck cfn-lint
-	$(BIN)/pytest -q
+	@mkdir -p .local
+	@$(BIN)/pytest -q -p no:cacheprovider tests/e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
+	$(BIN)/pytest -q --ignore=tests/e2e; suite=$$?; \
+	wait $$e2e; e2e_status=$$?; \
+	echo "--- end-to-end tests (tests/e2e, full log in $(E2E_LOG)):"; \
+	grep -v '^{"level"' $(E2E_LOG) | tail -n 40; \
+	test $$suite -eq 0 && test $$e2e_status -eq 0
 
 bench: install
 	$(BIN)/python bench/run_all.py
