@@ -29,6 +29,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             "RecommendationModelRefreshSeconds": "1",
             # An open circuit probes its dependency after 3 s, not 30.
             "CircuitRecoverySeconds": "3",
+            # Tests read their own writes at once; test_caching sets a TTL where it tests one.
+            "HotReadCacheSeconds": "0",
         },
     ).start()
     yield local

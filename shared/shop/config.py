@@ -121,6 +121,11 @@ def recommendation_model_bucket() -> str:
     return setting("RECOMMENDATION_MODEL_BUCKET")
 
 
+def hot_read_cache_seconds() -> float:
+    """How long a warm function serves a hot public read (a product) from its own memory."""
+    return float(os.environ.get("HOT_READ_CACHE_SECONDS", "5"))
+
+
 def recommendation_model_refresh_seconds() -> float:
     """How often a warm serving function looks for a newer model (one HEAD request)."""
     return float(os.environ.get("RECOMMENDATION_MODEL_REFRESH_SECONDS", "300"))

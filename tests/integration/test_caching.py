@@ -5,10 +5,14 @@ never by a shared cache."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import pytest
 
 from helpers import Api, product_payload, unique
 from shop.http import PUBLIC_CACHE
+from shop_local.platform import LocalPlatform
 
 
 def created(api: Api) -> dict[str, Any]:
@@ -87,3 +91,28 @@ def test_errors_and_writes_carry_no_etag(api: Api) -> None:
     posted = api.post("/admin/products", json=product_payload(), user="alice", admin=True)
     assert posted.status_code == 201
     assert "ETag" not in posted.headers
+
+
+def test_a_warm_function_serves_a_product_from_memory_until_its_ttl_has_passed(
+    api: Api, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HotReadCacheSeconds=1 for GetProductFunction (the suite runs with 0, to read its writes).
+    variables = platform.functions.environments["GetProductFunction"]
+    monkeypatch.setitem(variables, "HOT_READ_CACHE_SECONDS", "1")
+    product = created(api)
+    path = f"/products/{product['product_id']}"
+    first = api.get(path).json()
+    change = product_payload(skus=[product["variants"][0]["sku"]], amount=777)
+    updated = api.put(
+        f"/admin/products/{product['product_id']}",
+        json={**change, "version": 1},
+        user="alice",
+        admin=True,
+    )
+    assert updated.status_code == 200, updated.text
+
+    assert api.get(path).json() == first  # within the TTL: the instance's copy
+    time.sleep(1.1)
+    after = api.get(path).json()  # past it: the table's
+    assert after["variants"][0]["price"]["amount"] == 777
+    assert after["version"] == 2

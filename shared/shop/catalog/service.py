@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from shop import breakers
+from shop.cache import TtlCache
 from shop.catalog.models import (
     ListProductsQuery,
     NewProduct,
@@ -17,7 +18,7 @@ from shop.catalog.models import (
 )
 from shop.catalog.repository import CatalogRepository
 from shop.clock import iso_now, now
-from shop.config import catalog_table
+from shop.config import catalog_table, hot_read_cache_seconds
 from shop.errors import DependencyUnavailable, SkuTaken, VersionConflict
 
 
@@ -141,8 +142,13 @@ def get_skus_or_last_known(skus: list[str]) -> KnownSkus:
     return KnownSkus(records=records)
 
 
+_products: TtlCache[str, Product] = TtlCache()
+
+
 def get_product(product_id: str) -> Product:
-    return repository().get(product_id)
+    """A product as a page shows it: read at most every HOT_READ_CACHE_SECONDS per function
+    instance (a change shows within that, as the page's own Cache-Control allows longer)."""
+    return _products.get(product_id, hot_read_cache_seconds(), lambda: repository().get(product_id))
 
 
 def list_products(query: ListProductsQuery) -> ProductPage:

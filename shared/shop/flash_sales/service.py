@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shop import aws, faults
+from shop.cache import TtlCache
 from shop.checkout.repository import CheckoutRepository
 from shop.clock import iso_at, iso_now, now
 from shop.config import checkout_table, flash_sale_entries_queue, flash_sales_table
@@ -129,7 +130,7 @@ def create_sale(draft: NewFlashSale, admin_id: str, idempotency_key: str | None)
 
 # ----------------------------------------------------------------------------- anyone
 _terms_cache: dict[str, dict[str, Any]] = {}
-_status_cache: dict[str, tuple[float, FlashSaleView]] = {}
+_status_cache: TtlCache[str, FlashSaleView] = TtlCache()
 _backlog_cache: list[float] = [0.0, 0.0]  # (read at, entries waiting in the queue)
 
 
@@ -182,15 +183,14 @@ def _view(sale: dict[str, Any], backlog: int = 0) -> FlashSaleView:
 def get_sale(sale_id: str) -> FlashSaleView:
     """The sale as it stood at most a second ago: a crowd polling it reads one item a second
     per function instance, never a hot item."""
-    cached = _status_cache.get(sale_id)
-    if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_SECONDS:
-        return cached[1]
-    sale = repository().sale(sale_id, consistent=False)
-    if sale is None:
-        raise FlashSaleNotFound(f"no flash sale {sale_id}")
-    view = _view(sale, _backlog())
-    _status_cache[sale_id] = (time.monotonic(), view)
-    return view
+
+    def read() -> FlashSaleView:
+        sale = repository().sale(sale_id, consistent=False)
+        if sale is None:
+            raise FlashSaleNotFound(f"no flash sale {sale_id}")
+        return _view(sale, _backlog())
+
+    return _status_cache.get(sale_id, STATUS_CACHE_SECONDS, read)
 
 
 # ----------------------------------------------------------------------------- shoppers

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shop import aws, breakers
+from shop.cache import TtlCache
 from shop.cart.events import CartItemAdded
 from shop.catalog.models import Product
 from shop.catalog.service import get_skus
@@ -280,18 +281,18 @@ def for_shopper(user_id: str, limit: int) -> Recommendations:
 
 
 BESTSELLERS_SECONDS = 60.0  # how long a degraded list is served before it is made again
-_bestsellers: dict[int, tuple[float, Recommendations]] = {}  # by limit
+_bestsellers: TtlCache[int, Recommendations] = TtlCache()  # by limit
 
 
 def bestsellers(limit: int) -> Recommendations:
     """The model's most bought products that may be shown, the same for everyone: made once a
     minute per instance, so serving it costs no read while the store is out."""
-    made = _bestsellers.get(limit)
-    if made is not None and time.monotonic() - made[0] < BESTSELLERS_SECONDS:
-        return made[1]
-    found = Recommendations(items=_sellable(_popular(current_model()), limit, set()), degraded=True)
-    _bestsellers[limit] = (time.monotonic(), found)
-    return found
+
+    def made() -> Recommendations:
+        items = _sellable(_popular(current_model()), limit, set())
+        return Recommendations(items=items, degraded=True)
+
+    return _bestsellers.get(limit, BESTSELLERS_SECONDS, made)
 
 
 def _session_start() -> str:
