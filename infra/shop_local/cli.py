@@ -4,6 +4,7 @@ shop serve [--port 3000] [--demo]     start the whole platform (Ctrl-C stops it)
 shop token USER [--admin]             print an ID token for USER
 shop load-demo                        load the demo catalog and stock into a running platform
 shop openapi [--check]                write openapi.yaml and events/schemas/ from the code
+shop metrics                          a running platform's figures, queue depths and circuits
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "check-inventory", help="re-derive stock from the ledger of a running platform and compare"
     )
+    commands.add_parser(
+        "metrics",
+        help="the figures a running platform's functions recorded, its queues' depths and its "
+        "circuits, as CloudWatch would show them",
+    )
     flash = commands.add_parser(
         "flash-sale-demo",
         help="on a running platform: an admin opens a sale, a crowd enters at once, the winners "
@@ -100,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_inventory(args.state_dir)
     if args.command == "reindex":
         return _reindex(args.state_dir)
+    if args.command == "metrics":
+        return _metrics(args.state_dir)
     if args.command == "flash-sale-demo":
         return _flash_sale_demo(args.state_dir, args.units, args.shoppers)
     platform = LocalPlatform(
@@ -182,6 +190,18 @@ def _load_demo_into_running(state_dir: Path) -> int:
     from shop_local.demo import load_demo
 
     print(json.dumps(load_demo()))
+    return 0
+
+
+def _metrics(state_dir: Path) -> int:
+    if not _attach_to_running(state_dir):
+        return 1
+    from shop_local.figures import report
+
+    info = json.loads((state_dir / PLATFORM_FILE).read_text())
+    response = requests.get(f"{info['url']}/_local/metrics", timeout=30)
+    response.raise_for_status()
+    print(report(response.json()))
     return 0
 
 

@@ -23,7 +23,14 @@ import requests
 import yaml
 
 from shop import aws
-from shop_local import aws_calls, eventbridge, lambda_seam, moto_fidelity, moto_speed
+from shop_local import (
+    aws_calls,
+    eventbridge,
+    figures,
+    lambda_seam,
+    moto_fidelity,
+    moto_speed,
+)
 from shop_local.auth import LocalIdentityProvider
 from shop_local.carrier_emulator import CarrierEmulator
 from shop_local.event_sources import EventSource, Schedule, mapping_source, scheduled_event
@@ -190,6 +197,8 @@ class LocalPlatform:
         )
         self.provisioner = Provisioner(self.template)
         self.provisioner.provision_all()
+        self.tally = figures.Tally()  # every figure the functions record, for `shop metrics`
+        self.tally.install()
         self.emulator_state: EmulatorState | None = None
         if self.keep_state:
             self.emulator_state = EmulatorState(self.state_dir)
@@ -274,6 +283,7 @@ class LocalPlatform:
         for source in self.sources:
             source.join(timeout=5)
         lambda_seam.uninstall()
+        self.tally.uninstall()
         eventbridge.uninstall()
         self.stripe.stop()
         self.carrier.stop()
@@ -368,6 +378,18 @@ class LocalPlatform:
         def health(_body: bytes, _headers: Mapping[str, str]) -> tuple[int, Any]:
             return 200, {"status": "ok" if self.gateway.ready.is_set() else "loading"}
 
+        def shown_metrics(_body: bytes, _headers: Mapping[str, str]) -> tuple[int, Any]:
+            queues = {
+                logical_id: self.provisioner.refs[logical_id]
+                for logical_id in self.template.of_type("AWS::SQS::Queue")
+                if logical_id in self.provisioner.refs
+            }
+            return 200, {
+                "figures": self.tally.rows(),
+                "queues": figures.queue_depths(queues),
+                "circuits": figures.circuits(),
+            }
+
         def sources(_request: dict[str, Any]) -> tuple[int, Any]:
             return 200, {"sources": [{"name": s.name, "alive": s.is_alive()} for s in self.sources]}
 
@@ -426,6 +448,7 @@ class LocalPlatform:
         routes: dict[tuple[str, str], LocalRoute] = {
             ("GET", "/openapi.json"): served_openapi,
             ("GET", "/_local/health"): health,  # a readiness probe: says nothing, changes nothing
+            ("GET", "/_local/metrics"): shown_metrics,  # counts only: what CloudWatch would show
             # The user pool's public keys, as Cognito publishes them under its issuer.
             ("GET", JWKS_PATH): lambda _body, _headers: (200, self.identity.jwks()),
         }

@@ -45,7 +45,7 @@ from aws_lambda_powertools.utilities.circuit_breaker.persistence import (
     CircuitBreakerDynamoDBPersistence,
 )
 
-from shop import aws, faults
+from shop import aws, faults, metrics
 from shop.config import circuits_table
 from shop.errors import DependencyUnavailable, PaymentProviderUnavailable, ShopError
 from shop.observability import get_logger
@@ -125,6 +125,8 @@ def _config(dependency: Dependency) -> CircuitBreakerConfig:
 
 
 def _log_transition(transition: CircuitTransition) -> None:
+    if transition.to_state == CircuitState.OPEN:
+        metrics.count("CircuitOpened", circuit=transition.circuit_name)
     logger.warning(
         "circuit changed state",
         extra={

@@ -6,7 +6,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from shop import breakers
+from shop import breakers, metrics
 from shop.cache import TtlCache
 from shop.catalog.models import (
     ListProductsQuery,
@@ -130,6 +130,7 @@ def get_skus_or_last_known(skus: list[str]) -> KnownSkus:
             known = {sku: _last_known[sku] for sku in wanted if sku in _last_known}
         if len(known) < len(wanted):
             raise
+        metrics.count("DegradedAnswer", dependency=breakers.CATALOG.name)
         return KnownSkus(
             records={sku: record for sku, (_, record) in known.items() if record is not None},
             read_at=min(at for at, _ in known.values()),

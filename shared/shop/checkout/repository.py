@@ -53,12 +53,14 @@ class CheckoutRepository:
         assert raced is not None
         return raced
 
-    def finish(self, checkout_id: str, outcome: dict[str, Any]) -> dict[str, Any] | None:
+    def finish(
+        self, checkout_id: str, outcome: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, bool]:
         """Set the outcome (`status` and `order_id` or `failure`) of a PENDING checkout, which
-        leaves the pending index. The record as it is afterwards: an outcome recorded before
-        stays. None if there is no such checkout."""
+        leaves the pending index. The record as it is afterwards (an outcome recorded before
+        stays; None if there is no such checkout), and whether this call recorded it."""
         sets = ", ".join(f"{name} = :{name}" for name in outcome if name != "status")
-        return update_if(
+        recorded = update_if(
             self.table_name,
             checkout_key(checkout_id),
             f"SET #s = :status, {sets}, updated_at = :now REMOVE pending",
@@ -69,8 +71,10 @@ class CheckoutRepository:
                 ":now": iso_now(),
                 ":pending": PENDING,
             },
-            current_if_refused=True,
         )
+        if recorded is not None:
+            return recorded, True
+        return self.get(checkout_id), False
 
     def stuck(self, started_before: int, *, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` PENDING checkouts started before `started_before` (epoch seconds)."""

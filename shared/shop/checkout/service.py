@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shop import aws, breakers
+from shop import aws, breakers, metrics
 from shop.cart.service import get_cart, user_owner
 from shop.checkout.models import (
     CheckoutView,
@@ -203,9 +203,14 @@ def record_outcome(checkout_id: str, error: SagaError | None) -> CheckoutView:
             "status": "FAILED",
             "failure": {"code": code, "message": cause[:500] or error.name},
         }
-    record = repository().finish(checkout_id, outcome)
+    record, recorded_now = repository().finish(checkout_id, outcome)
     if record is None:
         raise CheckoutNotFound(f"no checkout {checkout_id}")
+    if recorded_now:  # counted once, however often the step runs
+        if record["status"] == "SUCCEEDED":
+            metrics.count("OrdersPlaced")
+        else:
+            metrics.count("CheckoutFailed", code=record["failure"]["code"])
     saga = SagaInput.model_validate_json(record["saga_input"])
     if saga.flash_sale is not None:  # the ticket learns the outcome recorded first
         succeeded = record["status"] == "SUCCEEDED"

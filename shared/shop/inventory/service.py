@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from shop import metrics
 from shop.clock import iso_now, now
 from shop.config import inventory_table
 from shop.errors import (
@@ -190,6 +191,7 @@ def get_reservation(checkout_id: str) -> Reservation | None:
 
 
 def _out_of_stock(short: Unavailable) -> OutOfStock:
+    metrics.count("OversellRefused")  # the conditional write that would have oversold: refused
     return OutOfStock(
         f"only {short.available} of {short.sku} available, {short.requested} requested",
         details={"sku": short.sku, "requested": short.requested, "available": short.available},

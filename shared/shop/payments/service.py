@@ -25,7 +25,7 @@ from typing import Any
 
 import stripe
 
-from shop import aws, breakers
+from shop import aws, breakers, metrics
 from shop.clock import iso_now, now
 from shop.config import payments_table, secret
 from shop.errors import (
@@ -175,6 +175,7 @@ def _authorize(checkout_id: str, amount: Money, payment_method: str) -> dict[str
         )
     except stripe.CardError as error:
         _update(checkout_id, status="DECLINED", decline_reason=str(error.user_message or error))
+        metrics.count("PaymentDeclined")
         raise PaymentDeclined(str(error.user_message or "the card was declined")) from None
     except stripe.InvalidRequestError as error:
         _update(checkout_id, status="DECLINED", decline_reason=str(error.user_message or error))

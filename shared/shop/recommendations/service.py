@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shop import aws, breakers
+from shop import aws, breakers, metrics
 from shop.cache import TtlCache
 from shop.cart.events import CartItemAdded
 from shop.catalog.models import Product
@@ -273,6 +273,7 @@ def for_shopper(user_id: str, limit: int) -> Recommendations:
         history, session = breakers.call(breakers.RECOMMENDATION_STORE, what_they_did)
     except DependencyUnavailable:
         logger.warning("recommendation store unavailable: bestsellers instead")
+        metrics.count("DegradedAnswer", dependency=breakers.RECOMMENDATION_STORE.name)
         return bestsellers(limit)
     ranked = learnt.for_you(model, history, session, 3 * limit + 10)
     mine: Iterator[tuple[str, Reason]] = ((p, reason) for p, _, reason in ranked)  # type: ignore[misc]

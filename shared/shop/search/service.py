@@ -16,7 +16,7 @@ from functools import cache
 from html import escape
 from typing import Any
 
-from shop import breakers, clock, faults
+from shop import breakers, clock, faults, metrics
 from shop.catalog.events import ProductChanged
 from shop.catalog.models import Product
 from shop.catalog.service import repository as catalog
@@ -242,6 +242,7 @@ def search_products(query: SearchQuery, shopper: str | None) -> SearchPage:
         page = breakers.call(breakers.SEARCH, lambda: engine().search(request))
     except DependencyUnavailable:
         logger.warning("search engine unavailable: degraded results")
+        metrics.count("DegradedAnswer", dependency=breakers.SEARCH.name)
         return degraded_results(query)
     if profile is None:  # the same for everyone: worth keeping for a bad moment
         _last_good.remember(query, page)
@@ -257,6 +258,7 @@ def suggest(query: SuggestQuery) -> Suggestions:
     try:
         page = breakers.call(breakers.SEARCH, lambda: engine().search(request))
     except DependencyUnavailable:
+        metrics.count("DegradedAnswer", dependency=breakers.SEARCH.name)
         return Suggestions(suggestions=[], degraded=True)  # typing goes on; nothing offered
     return Suggestions(suggestions=suggestions(page, query.limit))
 
