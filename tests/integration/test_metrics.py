@@ -23,7 +23,7 @@ def tallied(platform: LocalPlatform) -> dict[str, Any]:
 
 def figure(shown: dict[str, Any], name: str, **dimensions: str) -> float:
     return sum(
-        row["value"]
+        float(row["value"])
         for row in shown["figures"]
         if row["figure"] == name and row["dimensions"] == dimensions
     )
