@@ -172,10 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         "| compression (x real pace) | errors | hit ratio at real pace |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for ttl, rps, p50, p99, hits, pace, errors, real in rows:
+    for cached, rps, p50, p99, hit_ratio, pace, failed, real in rows:
         print(
-            f"| {ttl:g} | {rps:.0f} | {p50:.1f} | {p99:.1f} | {hits:.1%} | {pace:,.0f} "
-            f"| {errors} | {real:.2%} |"
+            f"| {cached:g} | {rps:.0f} | {p50:.1f} | {p99:.1f} | {hit_ratio:.1%} | {pace:,.0f} "
+            f"| {failed:g} | {real:.2%} |"
         )
     return 0
 
