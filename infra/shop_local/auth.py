@@ -60,10 +60,19 @@ class LocalIdentityProvider:
             raise InvalidToken(f"{self.key_path} is not an RSA key")
         return loaded
 
-    def issue(self, username: str, *, admin: bool = False, ttl_seconds: int = 3600) -> str:
+    def issue(
+        self,
+        username: str,
+        *,
+        admin: bool = False,
+        ttl_seconds: int = 3600,
+        sub: str | None = None,
+    ) -> str:
+        """An ID token for `username`; `sub` names a user the emulator's user pool made (whose
+        id the pool chose), else the user id is derived from the username."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "sub": user_id(username),
+            "sub": sub or user_id(username),
             "cognito:username": username,
             "email": f"{username}@example.com",
             "iss": ISSUER,

@@ -9,9 +9,9 @@ calls of test code and of the platform itself belong to no function and are not 
 The IAM action is the one AWS authorizes, which is not always the API operation's name: a
 DynamoDB transaction is authorized item by item (`dynamodb:PutItem`, `dynamodb:UpdateItem`, ...),
 an SQS batch by its single-message action. The resource is derived from the request: a table (or
-`table/T/index/I` for an index read), a queue, a bus, a state machine or execution, a parameter.
-A task token names no resource: SendTask* calls are recorded against `TASK_TOKEN`, which the IAM
-check reads as "the state machine that issued it".
+`table/T/index/I` for an index read), a queue, a bus, a state machine or execution, a parameter,
+a user pool. A task token names no resource: SendTask* calls are recorded against `TASK_TOKEN`,
+which the IAM check reads as "the state machine that issued it".
 """
 
 from __future__ import annotations
@@ -226,6 +226,11 @@ def _s3(arns: _Arns, operation: str, params: dict[str, Any]) -> Pairs:
         yield operation, f"arn:{PARTITION}:s3:::{params['Bucket']}"
 
 
+def _cognito_idp(arns: _Arns, operation: str, params: dict[str, Any]) -> Pairs:
+    if "UserPoolId" in params:
+        yield operation, arns.make("cognito-idp", f"userpool/{params['UserPoolId']}")
+
+
 _DERIVERS: dict[str, Callable[[_Arns, str, dict[str, Any]], Pairs]] = {
     "dynamodb": _dynamodb,
     "states": _states,
@@ -234,4 +239,5 @@ _DERIVERS: dict[str, Callable[[_Arns, str, dict[str, Any]], Pairs]] = {
     "sqs": _sqs,
     "lambda": _lambda,
     "s3": _s3,
+    "cognito-idp": _cognito_idp,
 }

@@ -125,10 +125,17 @@ class Provisioner:
         )
 
     def _user_pool(self, logical_id: str, name: str, props: dict[str, Any]) -> None:
-        """The local identity provider stands in for the user pool: functions that check
-        tokens themselves (public routes) are told its issuer."""
-        self.refs[logical_id] = name
+        """The local identity provider signs tokens in the user pool's stead: functions that
+        check tokens themselves (public routes) are told its issuer. The pool itself is made in
+        the emulator too (empty: the stand-in signs anyone in), so that the calls functions
+        make on its users (an account's export and erasure) reach a real user pool API."""
+        request = {
+            k: props[k] for k in ("UsernameAttributes", "AutoVerifiedAttributes") if k in props
+        }
+        pool = aws.client("cognito-idp").create_user_pool(PoolName=name, **request)["UserPool"]
+        self.refs[logical_id] = pool["Id"]
         self._placeholder_attributes(logical_id, name)
+        self.attributes[(logical_id, "Arn")] = pool["Arn"]
         self.attributes[(logical_id, "ProviderURL")] = auth.ISSUER
 
     def _user_pool_client(self, logical_id: str, name: str, props: dict[str, Any]) -> None:

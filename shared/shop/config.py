@@ -113,6 +113,11 @@ def user_pool() -> tuple[str, str, str]:
     return issuer, client, keys
 
 
+def user_pool_id() -> str:
+    """The Cognito user pool the shoppers sign in with (an erasure deletes the user there)."""
+    return setting("USER_POOL_ID")
+
+
 def recommendations_table() -> str:
     return setting("RECOMMENDATIONS_TABLE")
 

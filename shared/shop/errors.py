@@ -313,6 +313,13 @@ class PaymentNotCapturable(Conflict):
     code = "PAYMENT_NOT_CAPTURABLE"
 
 
+class ErasureBlocked(Conflict):
+    """An account with a checkout in progress or an order still on its way cannot be erased
+    yet: the saga and the carrier need the address (docs/privacy.md)."""
+
+    code = "ERASURE_BLOCKED"
+
+
 class RequestInProgress(Conflict):
     """A request with the same Idempotency-Key is still running."""
 

@@ -177,6 +177,11 @@ class ApiRequest:
             raise Unauthorized("sign in to use this operation")
         return Caller(user_id=str(user_id), groups=parse_groups(self._claims.get("cognito:groups")))
 
+    def claims(self) -> dict[str, str]:
+        """The signed-in user's token claims, as the authorizer passed them (strings)."""
+        self.caller()  # signed in, or 401
+        return {str(k): str(v) for k, v in self._claims.items()}
+
     def admin(self) -> Caller:
         caller = self.caller()
         if not caller.is_admin:

@@ -56,6 +56,14 @@ class CartRepository:
         meta = next((i for i in items if i["sk"] == "META"), None)
         return meta, [i for i in items if i["sk"].startswith("LINE#")]
 
+    def forget(self, owner: str) -> int:
+        """Delete the cart, META and lines, item by item (each delete is idempotent, so a
+        retry after a crash deletes what is left). Returns how many items it deleted."""
+        items = list(query_all(self.table_name, "pk = :pk", {":pk": _pk(owner)}, consistent=True))
+        for item in items:
+            delete_item(self.table_name, {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
+        return len(items)
+
     def line_count(self, owner: str) -> int:
         meta = read_item(self.table_name, meta_key(owner))
         return int(meta.get("line_count", 0)) if meta else 0

@@ -312,3 +312,24 @@ def expire_guest_carts() -> int:
             repo.delete_line(owner, line["sku"])
         expired += 1
     return expired
+
+
+# ----------------------------------------------------------------------------- data protection
+def stored_lines(user_id: str) -> list[dict[str, Any]]:
+    """The signed-in shopper's cart lines as the table keeps them (what an export shows: no
+    re-pricing, so no catalog read)."""
+    _, lines = _read(user_owner(user_id))
+    return [
+        {
+            "sku": line["sku"],
+            "quantity": int(line["quantity"]),
+            "unit_price": line["unit_price"],
+            "added_at": line.get("added_at"),
+        }
+        for line in sorted(lines, key=lambda li: str(li.get("added_at", "")))
+    ]
+
+
+def forget_cart(user_id: str) -> int:
+    """The shopper's cart deleted (an erasure): how many items went, 0 on a repeat."""
+    return repository().forget(user_owner(user_id))

@@ -46,6 +46,13 @@ class CheckoutView(BaseModel):
     updated_at: str
 
 
+class CheckoutRecord(CheckoutView):
+    """A checkout as the shop keeps it, the snapshot's address included (an account export)."""
+
+    shipping_address: ShippingAddress
+    erased_at: str | None = None
+
+
 class FlashSalePurchase(BaseModel):
     """The won ticket a checkout buys."""
 

@@ -3,6 +3,8 @@
 pk = CHECKOUT#<id>   status, lines, total, order_id, failure, saga_input (the saga's JSON),
                      recoveries; while PENDING also `pending` + `started_at`, the keys of
                      the sparse PendingCheckoutsIndex the recovery sweep reads
+
+UserCheckoutsIndex (user_id, created_at) lists a shopper's checkouts (an export, an erasure).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from shop.checkout.models import SagaInput
 from shop.clock import iso_now, now
-from shop.dynamo import put_new, query_page, read_item, update_if
+from shop.dynamo import put_new, query_all, query_page, read_item, update_if
 
 PENDING = "PENDING"
 
@@ -104,3 +106,22 @@ class CheckoutRepository:
             },
         )
         return claimed is not None
+
+    def of_user(self, user_id: str) -> list[dict[str, Any]]:
+        """Every checkout of the shopper, oldest first."""
+        return list(
+            query_all(self.table_name, "user_id = :u", {":u": user_id}, index="UserCheckoutsIndex")
+        )
+
+    def erase_address(self, checkout_id: str, saga_input: str, at: str) -> None:
+        """Replace the checkout's snapshot (`saga_input`) by one without the shopper's address
+        (an erasure); a repeat writes the same and keeps the first `erased_at`. Only finished
+        checkouts are erased: a PENDING one's saga still reads the snapshot."""
+        update_if(
+            self.table_name,
+            checkout_key(checkout_id),
+            "SET saga_input = :s, erased_at = if_not_exists(erased_at, :at)",
+            condition="#s <> :pending",
+            names={"#s": "status"},
+            values={":s": saga_input, ":at": at, ":pending": PENDING},
+        )

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from shop import aws, breakers, metrics
 from shop.cart.service import get_cart, user_owner
 from shop.checkout.models import (
+    CheckoutRecord,
     CheckoutView,
     FlashSalePurchase,
     SagaError,
@@ -43,7 +44,7 @@ from shop.errors import (
 )
 from shop.flash_sales import service as flash_sales
 from shop.money import Money
-from shop.orders.models import OrderLine
+from shop.orders.models import ERASED, OrderLine, erased_address
 from shop.orders.service import order_id_for
 
 STUCK_AFTER_SECONDS = 10 * 60  # longer than any healthy run (3-D Secure waits included)
@@ -252,3 +253,39 @@ def recover_stuck() -> list[str]:
         _start_execution(checkout_id, json.dumps(saga), name=f"{checkout_id}-r{attempt + 1}")
         resumed.append(checkout_id)
     return resumed
+
+
+# ----------------------------------------------------------------------------- data protection
+def checkouts_of(user_id: str) -> list[CheckoutRecord]:
+    """Every checkout of the shopper, with the address its snapshot holds, oldest first."""
+    records = []
+    for record in repository().of_user(user_id):
+        saga = SagaInput.model_validate_json(record["saga_input"])
+        records.append(
+            CheckoutRecord.model_validate({**record, "shipping_address": saga.shipping_address})
+        )
+    return records
+
+
+def in_progress(user_id: str) -> list[str]:
+    """The shopper's checkouts still PENDING: their sagas read the address."""
+    return [r["checkout_id"] for r in repository().of_user(user_id) if r["status"] == "PENDING"]
+
+
+def erase_checkouts(user_id: str, at: str) -> int:
+    """Every finished checkout of the shopper kept without their address and payment method
+    (an erasure): how many were rewritten. A repeat rewrites them to the same."""
+    erased = 0
+    for record in repository().of_user(user_id):
+        if record["status"] == "PENDING":
+            continue  # refused before erasing (shop.account.service); never changed mid-saga
+        saga = SagaInput.model_validate_json(record["saga_input"])
+        blank = saga.model_copy(
+            update={
+                "shipping_address": erased_address(saga.shipping_address.country),
+                "payment_method": ERASED,
+            }
+        )
+        repository().erase_address(record["checkout_id"], json.dumps(blank.model_dump()), at)
+        erased += 1
+    return erased

@@ -12,6 +12,9 @@
                                           `accepted_at_ms` until it is decided
                                           (UndecidedIndex)
 
+ShopperTicketsIndex (user_id, accepted_at_ms), KEYS_ONLY, lists a shopper's tickets (an
+account export); only tickets carry `user_id`.
+
 Each ticket is its own partition, so a crowd entering writes a thousand partitions, not one;
 only the workers (as many as the queue's MaximumConcurrency) write the sale's item. The one
 index every entry writes, UndecidedIndex, is keyed by the sale and one of UNDECIDED_SHARDS
@@ -24,7 +27,16 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from shop.dynamo import batch_get, put_new, query_page, read_item, transact, update_if, update_write
+from shop.dynamo import (
+    batch_get,
+    put_new,
+    query_all,
+    query_page,
+    read_item,
+    transact,
+    update_if,
+    update_write,
+)
 
 ACTIVE = "ACTIVE"
 UNDECIDED_SHARDS = 16  # index partitions per sale for undecided tickets (each takes ~1,000/s)
@@ -181,6 +193,17 @@ class FlashSalesRepository:
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         return read_item(self.table_name, ticket_key(ticket_id))
+
+    def tickets_of(self, user_id: str) -> list[dict[str, Any]]:
+        """Every ticket of the shopper, oldest first."""
+        keys = [
+            ticket_key(str(item["pk"]).removeprefix("TICKET#"))
+            for item in query_all(
+                self.table_name, "user_id = :u", {":u": user_id}, index="ShopperTicketsIndex"
+            )
+        ]
+        found = batch_get(self.table_name, keys, consistent=True)
+        return sorted(found, key=lambda t: int(t["accepted_at_ms"]))
 
     def tickets(self, ticket_ids: list[str]) -> dict[str, dict[str, Any]]:
         found = batch_get(

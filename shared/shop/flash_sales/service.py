@@ -268,6 +268,12 @@ def ticket_view(ticket: dict[str, Any]) -> TicketView:
     )
 
 
+def tickets_of(user_id: str) -> list[TicketView]:
+    """Every flash sale ticket of the shopper (an account export). Tickets hold no personal
+    field, only the user id: an erasure keeps them, the sales' own books."""
+    return [ticket_view(ticket) for ticket in repository().tickets_of(user_id)]
+
+
 def get_ticket(sale_id: str, ticket_id: str, user_id: str) -> dict[str, Any]:
     ticket = repository().ticket(ticket_id)
     if ticket is None or ticket["user_id"] != user_id or ticket["sale_id"] != sale_id:

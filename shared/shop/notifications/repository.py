@@ -8,7 +8,7 @@ nothing (the effect is exactly once even if the consumer dies before it records 
 
 from __future__ import annotations
 
-from shop.dynamo import put_new, query_page
+from shop.dynamo import put_new, query_all, query_page, update_if
 from shop.errors import CursorMismatch
 from shop.notifications.models import Notification, NotificationPage
 from shop.pagination import page_cursor, start_key
@@ -45,4 +45,23 @@ class NotificationsRepository:
         )
         return NotificationPage(
             items=[Notification.model_validate(item) for item in items], cursor=page_cursor(last)
+        )
+
+    def all_of(self, user_id: str) -> list[Notification]:
+        """Every notification of the customer, newest first."""
+        items = query_all(self.table_name, "pk = :pk", {":pk": user_key(user_id)})
+        notes = [Notification.model_validate(item) for item in items]
+        return sorted(notes, key=lambda n: n.created_at, reverse=True)
+
+    def reword(self, notification: Notification, message: str) -> None:
+        """Replace a notification's message (an erasure takes the customer's name out)."""
+        update_if(
+            self.table_name,
+            {
+                "pk": {"S": user_key(notification.user_id)},
+                "sk": {"S": f"NOTE#{notification.created_at}#{notification.notification_id}"},
+            },
+            "SET message = :m",
+            condition="attribute_exists(pk)",
+            values={":m": message},
         )

@@ -16,6 +16,7 @@ from shop.notifications.models import (
 )
 from shop.notifications.repository import NotificationsRepository
 from shop.orders.events import OrderCancelled, OrderPlaced
+from shop.orders.models import Order, OrderLine, ShippingAddress
 
 
 def repository() -> NotificationsRepository:
@@ -46,15 +47,27 @@ def _notify(
     )
 
 
+def confirmation_message(
+    lines: list[OrderLine], total: Money, address: ShippingAddress | None
+) -> str:
+    """What an order's confirmation says; without an address (an erased customer's), it
+    names neither them nor where the goods went."""
+    units = sum(line.quantity for line in lines)
+    if address is None:
+        return f"Thank you: {units} item(s), {_price(total)}."
+    return (
+        f"Thank you, {address.name}: {units} item(s), {_price(total)}, "
+        f"on their way to {address.city} soon."
+    )
+
+
 def confirm_order(event: DomainEvent[OrderPlaced]) -> bool:
     order = event.data
-    units = sum(line.quantity for line in order.lines)
     return _notify(
         event,
         "order_confirmation",
         f"Order {order.order_id} is confirmed",
-        f"Thank you, {order.shipping_address.name}: {units} item(s), {_price(order.total)}, "
-        f"on their way to {order.shipping_address.city} soon.",
+        confirmation_message(order.lines, order.total, order.shipping_address),
     )
 
 
@@ -70,3 +83,22 @@ def report_cancellation(event: DomainEvent[OrderCancelled]) -> bool:
 
 def list_notifications(user_id: str, query: ListNotificationsQuery) -> NotificationPage:
     return repository().page(user_id, query.cursor, query.limit)
+
+
+def notifications_of(user_id: str) -> list[Notification]:
+    return repository().all_of(user_id)
+
+
+def erase_names(user_id: str, orders: dict[str, Order]) -> int:
+    """The customer's notifications kept without their name and city (an erasure): each
+    confirmation reworded from its order, the rest unchanged. How many were reworded."""
+    reworded = 0
+    for note in repository().all_of(user_id):
+        order = orders.get(note.order_id)
+        if note.kind != "order_confirmation" or order is None:
+            continue
+        message = confirmation_message(order.lines, order.total, None)
+        if note.message != message:
+            repository().reword(note, message)
+            reworded += 1
+    return reworded

@@ -34,6 +34,17 @@ class ShippingAddress(BaseModel):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
+ERASED = "erased"  # what stands in for a personal field of an erased shopper
+
+
+def erased_address(country: str) -> ShippingAddress:
+    """The address an erased shopper's order keeps: nothing of theirs but the country, which
+    the books need (VAT is due where the goods went)."""
+    return ShippingAddress(
+        name=ERASED, line1=ERASED, city=ERASED, postal_code=ERASED, country=country
+    )
+
+
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,6 +73,9 @@ class Order(BaseModel):
     shipments: list[Shipment] = []
     returns: list[Return] = []
     cancellations: list[Cancellation] = []
+    # Set when the shopper erased their account: the order is kept for the books, its
+    # shipping address replaced by ERASED_ADDRESS (the country kept, for tax).
+    erased_at: str | None = None
 
 
 class OrderPage(BaseModel):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.dynamo import put_new, query_page, read_item, update_if
+from shop.dynamo import put_new, query_all, query_page, read_item, update_if
 from shop.errors import CursorMismatch
-from shop.orders.models import HistoryEntry, Order
+from shop.orders.models import HistoryEntry, Order, ShippingAddress
 from shop.pagination import page_cursor, start_key
 
 _USER_INDEX_KEYS = frozenset({"pk", "user_id", "created_at"})
@@ -74,3 +74,21 @@ class OrdersRepository:
             start=start,
         )
         return [Order.model_validate(item) for item in items], page_cursor(last)
+
+    def all_of_user(self, user_id: str) -> list[Order]:
+        """Every order of the user, newest first (an export, an erasure)."""
+        items = query_all(self.table_name, "user_id = :u", {":u": user_id}, index="UserOrdersIndex")
+        orders = [Order.model_validate(item) for item in items]
+        return sorted(orders, key=lambda o: o.created_at, reverse=True)
+
+    def erase_address(self, order_id: str, address: ShippingAddress, at: str) -> None:
+        """Replace the order's shipping address (an erasure). Only the address and `erased_at`
+        change, never the status, so the stream derives no event from it; a repeat writes the
+        same address again and keeps the first `erased_at`."""
+        update_if(
+            self.table_name,
+            order_key(order_id),
+            "SET shipping_address = :a, erased_at = if_not_exists(erased_at, :at)",
+            condition="attribute_exists(pk)",
+            values={":a": address.model_dump(), ":at": at},
+        )

@@ -10,7 +10,14 @@ from shop.catalog.service import get_skus
 from shop.clock import iso_now
 from shop.config import orders_table
 from shop.errors import ItemUnavailable, OrderNotFound, OrderStateConflict, PriceChanged
-from shop.orders.models import HistoryEntry, Order, OrderLine, OrderStatus, ShippingAddress
+from shop.orders.models import (
+    HistoryEntry,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ShippingAddress,
+    erased_address,
+)
 from shop.orders.repository import OrdersRepository
 
 
@@ -104,3 +111,13 @@ def cancel(order_id: str, reason: str) -> Order | None:
 
 def list_orders(user_id: str, cursor: str | None, limit: int) -> tuple[list[Order], str | None]:
     return repository().page_of_user(user_id, cursor, limit)
+
+
+def orders_of(user_id: str) -> list[Order]:
+    """Every order of the user, newest first."""
+    return repository().all_of_user(user_id)
+
+
+def erase_address(order: Order, at: str) -> None:
+    """Keep the order for the books without its shopper's address."""
+    repository().erase_address(order.order_id, erased_address(order.shipping_address.country), at)

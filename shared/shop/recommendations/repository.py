@@ -122,6 +122,20 @@ class ShopperActivity:
         ]
         return {str(item["order_id"]) for item in batch_get(self.table_name, keys)}
 
+    def everything_of(self, user_id: str) -> list[dict[str, object]]:
+        """Every item the table keeps of the shopper (baskets, sightings, cancellation
+        markers), as stored: an account export."""
+        return list(query_all(self.table_name, "pk = :pk", {":pk": shopper_pk(user_id)}))
+
+    def forget_shopper(self, user_id: str) -> int:
+        """Delete everything the table keeps of the shopper (an erasure), item by item: a
+        retry deletes what a crash left. How many items went."""
+        pk = shopper_pk(user_id)
+        items = list(query_all(self.table_name, "pk = :pk", {":pk": pk}, consistent=True))
+        for item in items:
+            delete_item(self.table_name, {"pk": {"S": pk}, "sk": {"S": str(item["sk"])}})
+        return len(items)
+
     def every_basket(self) -> Iterator[Basket]:
         """Every basket of every shopper and guest: the training job's input. A Scan, which is
         fine for a daily job over a shop's history of this size; a far larger one would train
