@@ -31,12 +31,13 @@ cfn-lint: install
 
 # The end-to-end tests drive platforms in processes of their own (`shop serve`), the rest one
 # platform in pytest's: each mostly keeps one core busy, so on two cores they run side by side.
+# The crowd tests (marked `crowd`) run last and wait for the end-to-end ones to finish.
 E2E_LOG := .local/e2e-tests.log
 
 test: lint typecheck cfn-lint
 	@mkdir -p .local
 	@$(BIN)/pytest -q -p no:cacheprovider tests/e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
-	$(BIN)/pytest -q --ignore=tests/e2e; suite=$$?; \
+	SHOP_TESTS_BESIDE=$$e2e $(BIN)/pytest -q --ignore=tests/e2e; suite=$$?; \
 	wait $$e2e; e2e_status=$$?; \
 	echo "--- end-to-end tests (tests/e2e, full log in $(E2E_LOG)):"; \
 	grep -v '^{"level"' $(E2E_LOG) | tail -n 40; \

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import circuit_support
 import log_watch
@@ -51,6 +54,24 @@ def circuits_closed_after(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `after_suite` check what the whole run recorded: they run last (a stable
-    sort, so every other test keeps its order)."""
-    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+    """Tests marked `crowd` run after the others, and tests marked `after_suite` (which check
+    what the whole run recorded) last of all; a stable sort, so the rest keep their order."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("after_suite") is not None,
+            item.get_closest_marker("crowd") is not None,
+        )
+    )
+
+
+@pytest.fixture(autouse=True)
+def alone_on_the_machine(request: pytest.FixtureRequest) -> None:
+    """A crowd test waits until the end-to-end tests `make test` runs beside this suite
+    (SHOP_TESTS_BESIDE: their pytest's pid) have finished: hundreds of threads racing on two
+    cores that another platform also uses would run functions past their Timeout, and the
+    test would see the machine's load rather than the shop's behaviour."""
+    beside = os.environ.get("SHOP_TESTS_BESIDE")
+    if request.node.get_closest_marker("crowd") is None or not beside:
+        return
+    while Path(f"/proc/{int(beside)}").exists():
+        time.sleep(1)

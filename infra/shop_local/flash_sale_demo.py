@@ -60,20 +60,37 @@ class Shopper:
         self.url, self.token = url, token
         self.session = requests.Session()
 
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> requests.Response:
         return self.session.request(
             method,
             self.url + path,
             json=body,
-            headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": uuid.uuid4().hex},
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Idempotency-Key": key or uuid.uuid4().hex,
+            },
             timeout=120,
         )
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.call(method, path, body)
+        """The answer to one request, asked again with the same Idempotency-Key (as a
+        storefront would) while the platform says "not now": a throttle, a dependency's slow
+        moment, a function that ran past its timeout on a busy machine."""
+        key = uuid.uuid4().hex
+        for attempt in range(RETRIES + 1):
+            response = self.call(method, path, body, key)
+            if response.status_code not in RETRIED or attempt == RETRIES:
+                break
+            time.sleep(float(response.headers.get("Retry-After", 2**attempt)))
         if response.status_code not in (200, 201, 202):
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()
+
+
+RETRIES = 4
+RETRIED = (429, 502, 503, 504)  # answers that mean "again in a moment"
 
 
 def moment(offset_seconds: float) -> str:

@@ -311,6 +311,7 @@ def test_20_concurrent_checkouts_with_one_key_run_once(api: Api, platform: Local
     assert [o["order_id"] for o in orders] == [view["order_id"]]
 
 
+@pytest.mark.crowd
 def test_30_buyers_racing_for_10_units_give_10_orders_and_20_clean_failures(
     api: Api, platform: LocalPlatform
 ) -> None:

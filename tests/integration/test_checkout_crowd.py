@@ -153,6 +153,7 @@ def assert_crowd_invariants(api: Api, platform: LocalPlatform, buyers: list[Buye
 CROWD_SIZES = [int(n) for n in os.environ.get("SHOP_CROWD_SIZES", "200").split(",")]
 
 
+@pytest.mark.crowd
 @pytest.mark.parametrize("size", CROWD_SIZES)
 def test_a_crowd_racing_for_50_units_buys_exactly_50_and_the_rest_are_told_out_of_stock(
     api: Api, platform: LocalPlatform, size: int

@@ -7,6 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from checkout_support import charged_and_refunded, intents_of, stocked_sku, wait_for
 from flash_sale_support import (
     SALE_PRICE,
@@ -184,6 +185,7 @@ def test_entries_bad_input_gets_a_clear_4xx(api: Api, platform: LocalPlatform) -
 
 
 # ---------------------------------------------------------------------------- the crowd
+@pytest.mark.crowd
 def test_200_shoppers_racing_for_20_units_give_exactly_20_winners_who_buy_at_the_sale_price(
     api: Api, platform: LocalPlatform
 ) -> None:

@@ -244,6 +244,7 @@ def test_unknown_skus_and_bad_task_input_are_refused(api: Api, platform: LocalPl
 
 
 # ------------------------------------------------------------------------------------- races
+@pytest.mark.crowd
 @pytest.mark.parametrize("shards", [1, 8])
 def test_200_concurrent_one_unit_reservations_against_50_units_succeed_exactly_50_times(
     api: Api, platform: LocalPlatform, shards: int
