@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 FIGURES = {
     "OrdersPlaced": "a checkout succeeded: its order is placed and paid",
-    "CheckoutFailed": "a checkout ended FAILED (dimension `code`: OUT_OF_STOCK, ...)",
+    "CheckoutFailed": "a checkout ended FAILED (dimension `failure_code`: OUT_OF_STOCK, ...)",
     "PaymentDeclined": "the card issuer refused an authorization",
     "OversellRefused": "a reservation was refused because the stock was not there",
     "CircuitOpened": "a dependency's circuit opened (dimension `circuit`)",

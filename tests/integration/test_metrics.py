@@ -57,8 +57,8 @@ def test_checkout_outcomes_declines_and_refused_oversells_are_counted_once_each(
     after = tallied(platform)
     assert figure(after, "OrdersPlaced") - figure(before, "OrdersPlaced") == 2
     for code in ("PAYMENT_DECLINED", "OUT_OF_STOCK"):
-        counted = figure(after, "CheckoutFailed", code=code)
-        assert counted - figure(before, "CheckoutFailed", code=code) == 1, code
+        counted = figure(after, "CheckoutFailed", failure_code=code)
+        assert counted - figure(before, "CheckoutFailed", failure_code=code) == 1, code
     assert figure(after, "PaymentDeclined") - figure(before, "PaymentDeclined") == 1
     assert figure(after, "OversellRefused") - figure(before, "OversellRefused") == 1
 

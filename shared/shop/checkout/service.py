@@ -211,7 +211,7 @@ def record_outcome(checkout_id: str, error: SagaError | None) -> CheckoutView:
         if record["status"] == "SUCCEEDED":
             metrics.count("OrdersPlaced")
         else:
-            metrics.count("CheckoutFailed", code=record["failure"]["code"])
+            metrics.count("CheckoutFailed", failure_code=record["failure"]["code"])
     saga = SagaInput.model_validate_json(record["saga_input"])
     if saga.flash_sale is not None:  # the ticket learns the outcome recorded first
         succeeded = record["status"] == "SUCCEEDED"
