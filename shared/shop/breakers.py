@@ -190,20 +190,11 @@ def call[T](dependency: Dependency, function: Callable[[], T]) -> T:
         raise dependency.unavailable(f"{dependency.name} is unavailable: {failure}") from None
 
 
-def is_open(dependency: Dependency) -> bool:
-    """Whether callers should not even try: the circuit is open and its probe not yet due
-    (a checkout then holds nothing rather than wait for the saga to find Stripe down)."""
-    return seconds_until_probe(dependency) > 0
-
-
 def seconds_until_probe(dependency: Dependency) -> int:
+    """0 unless the circuit is open and its probe not yet due: then callers should not even
+    try (a checkout then holds nothing rather than wait for the saga to find Stripe down)."""
     record = store(circuits_table()).get_state(dependency.name)
     if record.state == CircuitState.CLOSED:
         return 0
     opened_at = record.opened_at or 0
     return max(0, opened_at + recovery_seconds() - int(time.time()))
-
-
-def state(dependency: Dependency) -> str:
-    """CLOSED, OPEN or HALF_OPEN, as this instance sees it."""
-    return str(store(circuits_table()).get_state(dependency.name).state)
