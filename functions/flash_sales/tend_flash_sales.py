@@ -4,11 +4,12 @@ left."""
 from typing import Any
 
 from shop.flash_sales.service import tend_sales
-from shop.observability import get_logger
+from shop.observability import get_logger, lambda_entry
 
 logger = get_logger("flash_sales")
 
 
+@lambda_entry("flash_sales")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     tended = tend_sales()
     logger.info("tended flash sales", extra={"sales": tended})

@@ -3,12 +3,13 @@
 
 from typing import Any
 
-from shop.observability import get_logger
+from shop.observability import get_logger, lambda_entry
 from shop.search.service import reindex
 
 logger = get_logger("search")
 
 
+@lambda_entry("search")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     indexed = reindex()
     logger.info("search index rebuilt", extra={"products": indexed})

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimedOut
 from contextvars import copy_context
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from aws_lambda_powertools.utilities.circuit_breaker import (
     CircuitBreakerConfig,
@@ -48,7 +48,7 @@ from aws_lambda_powertools.utilities.circuit_breaker.persistence import (
 from shop import aws, faults, metrics
 from shop.config import circuits_table
 from shop.errors import DependencyUnavailable, PaymentProviderUnavailable, ShopError
-from shop.observability import get_logger
+from shop.observability import get_logger, in_current_trace, traced
 
 logger = get_logger("breakers")
 
@@ -153,7 +153,8 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
         return _attempt(dependency, call)
     # The call in the invocation's own context: locally, that is the function's environment
     # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
-    future = _calls(dependency.name).submit(copy_context().run, _attempt, dependency, call)
+    attempt = in_current_trace(partial(_attempt, dependency, call))
+    future = _calls(dependency.name).submit(copy_context().run, attempt)
     try:
         return future.result(timeout=dependency.timeout())
     except CallTimedOut:
@@ -179,15 +180,30 @@ def call[T](dependency: Dependency, function: Callable[[], T]) -> T:
         config=_config(dependency),
     )(protected)
     try:
-        return guarded()
+        with traced(dependency.name):  # a trace shows what each dependency cost
+            return guarded()
     except CircuitBreakerOpenError:
-        error = dependency.unavailable(f"{dependency.name} is unavailable; its circuit is open")
-        error.retry_after = max(1, seconds_until_probe(dependency))
-        raise error from None
+        raise _open(dependency, f"{dependency.name} is unavailable; its circuit is open") from None
     except dependency.unavailable:
         raise
     except _failures(dependency) as failure:
         raise dependency.unavailable(f"{dependency.name} is unavailable: {failure}") from None
+
+
+def _open(dependency: Dependency, message: str, wait: int | None = None) -> ShopError:
+    """The dependency's own unavailability, telling the client when to ask again."""
+    error = dependency.unavailable(message)
+    error.retry_after = max(1, seconds_until_probe(dependency) if wait is None else wait)
+    return error
+
+
+def refuse_while_open(dependency: Dependency, message: str) -> None:
+    """Raise the dependency's unavailability now if its circuit is open and its probe not
+    yet due: for work that would only hold things to give them back once it meets the
+    open circuit (a checkout while Stripe is down holds stock, then releases it)."""
+    wait = seconds_until_probe(dependency)
+    if wait > 0:
+        raise _open(dependency, message, wait)
 
 
 def seconds_until_probe(dependency: Dependency) -> int:

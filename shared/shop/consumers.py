@@ -32,7 +32,7 @@ from shop import faults
 from shop.errors import PoisonEvent
 from shop.events import DomainEvent, EventPayload, publish_changes
 from shop.idempotency import once_per_event
-from shop.observability import get_logger
+from shop.observability import get_logger, lambda_entry
 
 P = TypeVar("P", bound=EventPayload)
 EventHandler = Callable[[DomainEvent[Any]], object]
@@ -79,7 +79,8 @@ def event_consumer(
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         def handle(record: SQSRecord) -> None:
-            logger.thread_safe_clear_keys()
+            # The previous record's keys go; the invocation's (lambda_entry's) stay.
+            logger.thread_safe_remove_keys(["correlation_id", "event_id", "event_type"])
             logger.thread_safe_append_keys(consumer=consumer, message_id=record.message_id)
             try:
                 domain_event = parse_event(record.body, accepted)
@@ -113,7 +114,7 @@ def event_consumer(
             processor.process()
         return dict(processor.response())
 
-    return handler
+    return lambda_entry(consumer)(handler)
 
 
 def view_consumer(
@@ -132,7 +133,6 @@ def view_consumer(
     by_type = {payload.event_type: payload for payload in accepted}
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(consumer=consumer)
         failed: list[str] = []
         good: list[tuple[str, DomainEvent[Any]]] = []
@@ -178,7 +178,7 @@ def view_consumer(
                 )
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
 
-    return handler
+    return lambda_entry(consumer)(handler)
 
 
 def _receive_count(record: SQSRecord) -> int:
@@ -208,7 +208,7 @@ def stream_publisher(
         logger.info("published changes", extra={"records": len(records), "failed": len(failed)})
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
 
-    return handler
+    return lambda_entry(service)(handler)
 
 
 def _sequence_number(record: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from shop.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shop.observability import CORRELATION_HEADER, get_logger
+from shop.observability import CORRELATION_HEADER, get_logger, lambda_entry
 
 MAX_BODY_BYTES = 256 * 1024
 ADMIN_GROUP = "admin"
@@ -338,8 +338,6 @@ def api_handler(
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             request = ApiRequest(event, context, contract.path)
-            # Thread-local keys: one invocation per process on Lambda, many threads locally.
-            logger.thread_safe_clear_keys()
             logger.thread_safe_append_keys(
                 correlation_id=request.correlation_id, operation=module, method=request.method
             )
@@ -372,7 +370,7 @@ def api_handler(
 
         handler.__name__ = operation.__name__
         handler.__doc__ = operation.__doc__
-        api_function = cast(ApiLambdaHandler, handler)
+        api_function = cast(ApiLambdaHandler, lambda_entry(service)(handler))
         api_function.contract = contract
         return api_function
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from shop import faults
 from shop.aws import unavailable
 from shop.errors import ValidationFailed
-from shop.observability import get_logger
+from shop.observability import get_logger, lambda_entry
 
 TaskHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -34,7 +34,6 @@ def task_handler(service: str) -> Callable[[Callable[[dict[str, Any]], Any]], Ta
         name = Path(task.__code__.co_filename).stem  # the step: reserve_stock, capture_payment
 
         def handler(event: dict[str, Any], context: Any) -> Any:
-            logger.thread_safe_clear_keys()
             logger.thread_safe_append_keys(
                 correlation_id=str(event.get("correlation_id", "")), operation=name
             )
@@ -54,6 +53,6 @@ def task_handler(service: str) -> Callable[[Callable[[dict[str, Any]], Any]], Ta
             return result.model_dump() if isinstance(result, BaseModel) else result
 
         handler.__name__ = task.__name__
-        return handler
+        return lambda_entry(service)(handler)
 
     return decorate

@@ -5,6 +5,7 @@ reports. The shipped consumer, NotifyCustomerFunction, is the pattern every cons
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from shop.dynamo import to_item
 from shop.events import DomainEvent
 from shop.orders.events import OrderCancelled, OrderPlaced
 from shop_local.auth import user_id
+from shop_local.functions import LambdaContext
 from shop_local.platform import LocalPlatform
 
 CONSUMER = "notify_customer"  # the name NotifyCustomerFunction's edge dedupes under
@@ -141,11 +143,17 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice(
 # with an effect that is NOT idempotent by itself, so only the edge's dedup can keep it once.
 
 
-class Context:
-    """What the edge reads of a Lambda context: the time left, for the dedup record's expiry."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
+def Context() -> LambdaContext:  # noqa: N802  # reads as the class it stands for
+    """A Lambda context as the runtime gives one (the edge reads the time left, for the dedup
+    record's expiry; the logs, the function's name and request id)."""
+    return LambdaContext(
+        function_name="shop-test-consumer",
+        memory_limit_in_mb=256,
+        invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:shop-test-consumer",
+        aws_request_id=unique("req"),
+        timeout_seconds=3,
+        started_at=time.monotonic(),
+    )
 
 
 def sqs_record(detail: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:

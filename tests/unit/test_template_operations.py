@@ -103,9 +103,31 @@ def test_the_api_keeps_access_logs_throttles_and_sits_behind_a_switchable_waf() 
     (acl,) = of_type("AWS::WAFv2::WebACL").values()
     assert acl["Condition"] == "UseWaf"
     rule = acl["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
-    assert rule["AggregateKeyType"] == "IP"
+    # Behind the CDN, the viewer's address (X-Forwarded-For), not CloudFront's, is counted.
+    assert rule["AggregateKeyType"] == {"Fn::If": ["UseApiCdn", "FORWARDED_IP", "IP"]}
     (association,) = of_type("AWS::WAFv2::WebACLAssociation").values()
     assert association["Condition"] == "UseWaf"
+
+
+def test_the_api_cdn_keeps_only_what_the_functions_cache_control_allows_per_caller() -> None:
+    (distribution,) = of_type("AWS::CloudFront::Distribution").values()
+    assert distribution["Condition"] == "UseApiCdn"
+    config = distribution["Properties"]["DistributionConfig"]
+    assert "CacheBehaviors" not in config  # no route is special-cased: Cache-Control decides
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["CachedMethods"] == ["GET", "HEAD"]
+    assert behaviour["ViewerProtocolPolicy"] == "https-only"
+    (policy,) = of_type("AWS::CloudFront::CachePolicy").values()
+    cache = policy["Properties"]["CachePolicyConfig"]
+    assert cache["DefaultTTL"] == 0  # an answer without Cache-Control is not kept
+    assert cache["MinTTL"] == 0  # no-store and private are honoured
+    key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    # A signed-in shopper's search (Vary: Authorization) and a guest's cart never cross.
+    assert {"Authorization", "X-Cart-Token"} <= set(key["HeadersConfig"]["Headers"])
+    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "all"
+    assert behaviour["CachePolicyId"] == {
+        "Ref": next(iter(of_type("AWS::CloudFront::CachePolicy")))
+    }
 
 
 def test_every_samconfig_environment_names_its_stack() -> None:

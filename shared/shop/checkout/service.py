@@ -37,7 +37,6 @@ from shop.errors import (
     IdempotencyKeyReused,
     ItemUnavailable,
     MixedCurrencies,
-    PaymentProviderUnavailable,
     PriceChanged,
     RecoveryExhausted,
     checkout_failure_codes,
@@ -77,7 +76,10 @@ def start_checkout(
     checkout_id = checkout_id_for(user_id, idempotency_key)
     existing = _read(checkout_id)
     if existing is None:
-        _refuse_while_payments_are_down()
+        # The saga would hold stock and a flash sale's win only to give them back.
+        breakers.refuse_while_open(
+            breakers.PAYMENTS, "payments are unavailable for now; nothing was held"
+        )
         if request.flash_sale_ticket_id is not None:
             saga = _flash_sale_snapshot(checkout_id, user_id, request, correlation_id)
         else:
@@ -89,16 +91,6 @@ def start_checkout(
     if existing["status"] == "PENDING":
         _start_execution(checkout_id, existing["saga_input"], name=checkout_id)
     return _view(existing)
-
-
-def _refuse_while_payments_are_down() -> None:
-    """Stripe's circuit is open: the saga would hold stock and a flash sale's win only to
-    give them back, so the checkout fails now, before anything is held or the cart read."""
-    wait = breakers.seconds_until_probe(breakers.PAYMENTS)
-    if wait > 0:
-        error = PaymentProviderUnavailable("payments are unavailable for now; nothing was held")
-        error.retry_after = wait
-        raise error
 
 
 def _same_request(existing: dict[str, Any], request: StartCheckout) -> None:
