@@ -159,3 +159,13 @@ def splice_section(document: Path, heading: str, section: str, new_document: str
     else:
         text = text.rstrip("\n") + "\n\n" + section
     document.write_text(text)
+
+
+def replay_arguments(argv: list[str] | None, reads: int) -> argparse.Namespace:
+    """The options of a benchmark that replays the demo data's orders against a platform."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reads", type=int, default=reads, help="reads per run")
+    parser.add_argument("--clients", type=int, default=8, help="keep-alive clients")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--start", default="2011-09-01", help="replay orders from this day")
+    return parser.parse_args(argv)

@@ -17,7 +17,6 @@ mode runs `--runs` times over a fresh stretch of orders; the table shows medians
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import statistics
@@ -155,12 +154,7 @@ def served_at_pace(reads: list[Read], pace: float, max_age: int) -> dict[str, fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reads", type=int, default=2000, help="reads per run")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--start", default="2011-09-01", help="replay orders from this day")
-    args = parser.parse_args(argv)
+    args = common.replay_arguments(argv, reads=2000)
     logging.disable(logging.INFO)
 
     built = build_demo_catalog()

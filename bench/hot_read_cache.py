@@ -15,7 +15,6 @@ over every order line of the year without the platform.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import tempfile
@@ -99,12 +98,7 @@ def replay(base_url: str, stretch: list[str], clients: int) -> tuple[float, list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reads", type=int, default=3000, help="reads per run")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--start", default="2011-09-01", help="replay orders from this day")
-    args = parser.parse_args(argv)
+    args = common.replay_arguments(argv, reads=3000)
     logging.disable(logging.INFO)
 
     built = build_demo_catalog()
