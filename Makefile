@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 3000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck cfn-lint unit integration e2e bench clean
+.PHONY: install run test lint typecheck cfn-lint sam-validate unit integration e2e bench clean
 
 install: $(STAMP)
 
@@ -29,12 +29,24 @@ typecheck: install
 cfn-lint: install
 	$(BIN)/python -m shop_local.lint_template template.yaml
 
+# SAM's own check (`sam validate --lint`), as deploying runs it; the CLI in a venv of its own,
+# since its pins are not the suite's.
+SAM_VENV := .local/sam-cli
+SAM_CLI_VERSION := 1.170.0
+
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+
+sam-validate: $(SAM_VENV)/bin/sam
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
+
 # The end-to-end tests drive platforms in processes of their own (`shop serve`), the rest one
 # platform in pytest's: each mostly keeps one core busy, so on two cores they run side by side.
 # The crowd tests (marked `crowd`) run last and wait for the end-to-end ones to finish.
 E2E_LOG := .local/e2e-tests.log
 
-test: lint typecheck cfn-lint
+test: lint typecheck cfn-lint sam-validate
 	@mkdir -p .local
 	@$(BIN)/pytest -q -p no:cacheprovider tests/e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
 	SHOP_TESTS_BESIDE=$$e2e $(BIN)/pytest -q --ignore=tests/e2e; suite=$$?; \
