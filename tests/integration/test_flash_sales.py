@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from checkout_support import charged_and_refunded, intents_of, stocked_sku, wait_for
+from event_support import eventually
 from flash_sale_support import (
     SALE_PRICE,
     all_tickets,
@@ -307,7 +308,14 @@ def test_a_declined_card_gives_the_units_back_to_the_sale_and_the_winner_can_ret
     paid = wait_for(api, shopper, buy(api, shopper, entry["ticket_id"]))
     assert paid["status"] == "SUCCEEDED"
     assert paid["total"]["amount"] == SALE_PRICE
-    assert ticket(api, sale["sale_id"], shopper, entry["ticket_id"])["order_id"] == paid["order_id"]
+    # The saga records the checkout's outcome, then tells the ticket: a moment apart.
+    eventually(
+        lambda: (
+            ticket(api, sale["sale_id"], shopper, entry["ticket_id"])["order_id"]
+            == paid["order_id"]
+        ),
+        timeout=10,
+    )
     assert_sale_agrees_with_stock(sale["sale_id"], sku, before)
 
 
