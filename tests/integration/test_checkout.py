@@ -196,6 +196,68 @@ def test_3d_secure_waits_for_the_webhook_then_completes(api: Api, platform: Loca
     assert_invariants(api, platform, user, checkout_id, view, cart)
 
 
+def test_a_checkout_awaiting_3d_secure_tells_the_storefront_what_to_hand_stripe_js(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stocked_sku(api, 5)
+    user = unique("buyer")
+    fill_cart(api, user, {sku: 1})
+    checkout_id = start(api, user, "pm_card_authenticationRequired")
+    deadline = time.monotonic() + 20
+    view = api.get(f"/checkout/{checkout_id}", user=user).json()
+    while "next_action" not in view or "wait_token" not in (payment_record(checkout_id) or {}):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+        view = api.get(f"/checkout/{checkout_id}", user=user).json()
+    (intent,) = intents_of(checkout_id)
+    assert view["status"] == "PENDING"
+    assert view["next_action"] == {
+        "type": "use_stripe_sdk",
+        "payment_intent_id": intent.id,
+        "client_secret": intent.client_secret,
+    }
+    authenticated = requests.post(  # as the storefront's page does: the publishable key only
+        f"{platform.stripe.url}/v1/payment_intents/{intent.id}/_authenticate",
+        data={
+            "client_secret": view["next_action"]["client_secret"],
+            "success": "true",
+            "key": "pk_test_shop_local",
+        },
+        timeout=10,
+    )
+    assert authenticated.status_code == 200, authenticated.text
+    done = wait_for(api, user, checkout_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert "next_action" not in done  # decided: nothing left for the customer to do
+
+
+def test_a_refused_3d_secure_fails_the_checkout_as_declined_and_is_compensated(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stocked_sku(api, 5)
+    user = unique("buyer")
+    cart = fill_cart(api, user, {sku: 1})
+    checkout_id = start(api, user, "pm_card_authenticationRequired")
+    deadline = time.monotonic() + 20
+    while "wait_token" not in (payment_record(checkout_id) or {}):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    action = api.get(f"/checkout/{checkout_id}", user=user).json()["next_action"]
+    refused = requests.post(  # the customer fails the bank's check
+        f"{platform.stripe.url}/v1/payment_intents/{action['payment_intent_id']}/_authenticate",
+        data={"client_secret": action["client_secret"], "success": "false", "key": "pk_test_x"},
+        timeout=10,
+    )
+    assert refused.status_code == 200, refused.text
+    view = wait_for(api, user, checkout_id)
+    assert view["status"] == "FAILED", view
+    assert view["failure"]["code"] == "PAYMENT_DECLINED"
+    assert "next_action" not in view
+    assert_invariants(api, platform, user, checkout_id, view, cart)
+    (intent,) = intents_of(checkout_id)
+    assert intent.status == "canceled"
+
+
 def test_3d_secure_never_completed_times_out_and_is_compensated(
     api: Api, platform: LocalPlatform
 ) -> None:
