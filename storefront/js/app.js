@@ -311,7 +311,9 @@ async function productPage(productId) {
     h("nav", { "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Home"), " › ",
       h("a", { href: `#/category/${product.category}` }, categoryName(product.category))),
     h("article", { class: "product" },
-      h("div", { class: "picture", "aria-hidden": "true" }, "🛍"),
+      product.images && product.images.length
+        ? h("img", { class: "picture", src: product.images[0], alt: product.name })
+        : h("div", { class: "picture", "aria-hidden": "true" }, initials(product.name)),
       h("div", {},
         h("h1", {}, product.name),
         product.description ? h("p", {}, product.description) : null,
@@ -330,6 +332,10 @@ async function productPage(productId) {
   together.append(recs.items.length
     ? h("ul", { class: "grid", id: "together-list" }, recs.items.map(productCard))
     : recs.degraded ? "" : h("p", { class: "muted" }, "Nothing yet."));
+}
+
+function initials(name) {
+  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((word) => word[0].toUpperCase()).join("");
 }
 
 // ------------------------------------------------------------------ cart and sign-in
