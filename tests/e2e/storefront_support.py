@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,16 +159,6 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
         for v in violations
         if v["impact"] in FAILING_IMPACTS
     ]
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 class Backoffice:

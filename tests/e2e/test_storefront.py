@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+from demo_support import until
+from playwright.sync_api import Browser, Locator, Playwright, expect, sync_playwright
 from storefront_support import (
     DESKTOP,
     PHONE,
@@ -27,7 +28,6 @@ from storefront_support import (
     product,
     stocked_products,
     unique,
-    until,
 )
 
 from shop_local.demo import demo_stock
@@ -232,13 +232,18 @@ def test_a_guest_fills_a_cart_signs_in_and_keeps_it(
     assert shop.console_errors == []
 
 
+def signed_in_shopper(shop: Storefront, url: str, name: str) -> str:
+    """A new shopper signed in from the home page; a product they may buy."""
+    (item,) = stocked_products(url)
+    shop.open("#/")
+    shop.sign_in(unique(name))
+    return str(item)
+
+
 def test_a_shopper_pays_with_a_test_card_and_a_declined_card_is_told_so(
     shop: Storefront, demo_shop: tuple[str, Path]
 ) -> None:
-    url, _ = demo_shop
-    (item,) = stocked_products(url)
-    shop.open("#/")
-    shop.sign_in(unique("payer"))
+    item = signed_in_shopper(shop, demo_shop[0], "payer")
     shop.add_to_cart(item)
     page = shop.check_out("Visa ending 0002 (declined)")
     failed = page.locator("#checkout-status.error")
@@ -257,26 +262,25 @@ def test_a_shopper_pays_with_a_test_card_and_a_declined_card_is_told_so(
 def test_a_shopper_confirms_3d_secure_and_the_order_is_placed(
     shop: Storefront, demo_shop: tuple[str, Path]
 ) -> None:
-    url, _ = demo_shop
-    (item,) = stocked_products(url)
-    shop.open("#/")
-    shop.sign_in(unique("secure"))
-    shop.add_to_cart(item)
-    page = shop.check_out("Visa ending 3184 (asks for 3-D Secure)")
-    dialog = page.get_by_role("dialog", name="Confirm it is you")
-    expect(dialog).to_be_visible(timeout=60_000)
-    expect(page.locator("#checkout-status")).to_have_text(
-        "Your bank asks you to confirm the payment…"
-    )
+    item = signed_in_shopper(shop, demo_shop[0], "secure")
+
+    def bank_asks() -> Locator:
+        shop.add_to_cart(item)
+        page = shop.check_out("Visa ending 3184 (asks for 3-D Secure)")
+        dialog: Locator = page.get_by_role("dialog", name="Confirm it is you")
+        expect(dialog).to_be_visible(timeout=60_000)
+        expect(page.locator("#checkout-status")).to_have_text(
+            "Your bank asks you to confirm the payment…"
+        )
+        return dialog
+
+    dialog = bank_asks()
     shop.shot("checkout-3d-secure")
     dialog.get_by_role("button", name="Approve payment").click()
     shop.placed_order_id()
     # Refusing the bank's check fails the order, and says so.
-    shop.add_to_cart(item)
-    page = shop.check_out("Visa ending 3184 (asks for 3-D Secure)")
-    dialog = page.get_by_role("dialog", name="Confirm it is you")
-    dialog.get_by_role("button", name="Refuse").click(timeout=60_000)
-    expect(page.locator("#checkout-status.error")).to_have_text(
+    bank_asks().get_by_role("button", name="Refuse").click()
+    expect(shop.page.locator("#checkout-status.error")).to_have_text(
         "Your card was declined.", timeout=60_000
     )
 
@@ -409,10 +413,7 @@ def test_for_you_follows_what_the_shopper_just_viewed(shop: Storefront) -> None:
 def test_the_shopper_keeps_browsing_when_search_and_recommendations_are_down(
     shop: Storefront, backoffice: Backoffice, demo_shop: tuple[str, Path]
 ) -> None:
-    url, _ = demo_shop
-    (item,) = stocked_products(url)
-    page = shop.open("#/")
-    shop.sign_in(unique("patient"))
+    item = signed_in_shopper(shop, demo_shop[0], "patient")
     with backoffice.broken("search", "recommendation-store"):
         page = shop.open("#/")
         expect(page.get_by_role("heading", name="Welcome to the shop")).to_be_visible()
