@@ -218,7 +218,8 @@ class Backoffice:
 
 
 def stocked_products(url: str, *, warehouses: int | None = None, count: int = 1) -> list[str]:
-    """Demo products whose every SKU is stocked (in `warehouses` warehouses, if given)."""
+    """Demo products of one SKU with 15 or more in stock now (kept in `warehouses`
+    warehouses, if given)."""
     found: list[str] = []
     cursor = None
     while len(found) < count:
@@ -228,10 +229,13 @@ def stocked_products(url: str, *, warehouses: int | None = None, count: int = 1)
             variants = product["variants"]
             if len(variants) != 1:
                 continue
-            levels = {w: q for _, w, q in demo_stock(variants[0]["sku"])}
-            if not levels or min(levels.values()) < 20:
+            sku = variants[0]["sku"]
+            levels = {w: q for _, w, q in demo_stock(sku)}
+            if not levels or (warehouses is not None and len(levels) != warehouses):
                 continue
-            if warehouses is not None and len(levels) != warehouses:
+            # Stock now, not as loaded: earlier runs on a kept demo shop may have sold some.
+            available = requests.get(f"{url}/inventory/{sku}", timeout=30).json()["available"]
+            if available < 15:
                 continue
             found.append(product["product_id"])
             if len(found) == count:
