@@ -222,7 +222,17 @@ async function searchPage(query) {
     q, category: query.get("category"), min_price: query.get("min_price"),
     max_price: query.get("max_price"), in_stock: query.get("in_stock"), sort: query.get("sort"),
   };
-  const answer = await api("/search", { query: { ...filters, limit: 24 } });
+  let answer;
+  try {
+    answer = await api("/search", { query: { ...filters, limit: 24 } });
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status < 500) throw error;
+    // Not even the simpler mode answered: say so quietly, and offer the catalogue instead.
+    show("Search", h("h1", {}, "Search"),
+      quiet("Search is unavailable just now. You can still browse the shop by category."),
+      h("a", { class: "button", href: "#/" }, "Browse categories"));
+    return;
+  }
   const link = (changes) => {
     const next = new URLSearchParams();
     for (const [name, value] of Object.entries({ ...filters, ...changes })) if (value) next.set(name, value);
