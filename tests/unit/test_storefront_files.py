@@ -11,6 +11,7 @@ import yaml
 
 from shop_local.auth import LocalIdentityProvider
 from shop_local.deploy_storefront import storefront_config
+from shop_local.lint_template import translate
 from shop_local.storefront import STOREFRONT_DIR, StaticSite, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,3 +101,32 @@ def test_the_deployed_config_comes_from_outputs_the_template_has() -> None:
     assert config["api_base"] == "<ApiUrl>"
     local = json.loads((STOREFRONT_DIR / "config.json").read_text())
     assert set(local) == set(config)
+
+
+def test_the_storefront_bucket_is_private_encrypted_kept_and_read_by_its_distribution_only() -> (
+    None
+):
+    resources = translate(ROOT / "template.yaml")["Resources"]
+    bucket = resources["StorefrontBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = bucket["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    statements = resources["StorefrontBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (read,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert read["Action"] == "s3:GetObject"
+    assert "StorefrontDistribution" in json.dumps(read["Condition"])  # this one only
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    config = resources["StorefrontDistribution"]["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {
+        "Fn::GetAtt": ["StorefrontOriginAccessControl", "Id"]
+    }
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only"
+    assert config["DefaultCacheBehavior"]["AllowedMethods"] == ["GET", "HEAD"]
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["AllowedOAuthFlows"] == ["code"]  # with PKCE: no implicit tokens in URLs
+    assert client["GenerateSecret"] is False
+    assert "StorefrontDistribution.DomainName" in json.dumps(client["CallbackURLs"])
