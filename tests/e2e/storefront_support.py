@@ -45,7 +45,7 @@ ADDRESS = {
     "postal_code": "M1 1AA",
 }
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-# Impacts that fail a page; minor and moderate ones are reported, not failed.
+# Impacts that fail a page (minor and moderate ones do not).
 FAILING_IMPACTS = {"serious", "critical"}
 AXE = Axe()  # axe-core's axe.min.js, pinned by the axe-playwright-python wheel
 
