@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 3000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck cfn-lint sam-validate unit integration e2e bench clean
+.PHONY: install browser run test lint typecheck cfn-lint sam-validate unit integration e2e \
+	bench clean screenshots deploy-storefront
 
 install: $(STAMP)
 
@@ -15,6 +16,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# The storefront's browser tests drive Debian's Chromium through Playwright (its driver comes
+# in the pip wheel; Playwright downloads no browser here): installed once, when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 run: install
 	$(BIN)/shop serve --port $(PORT) --demo
@@ -46,7 +58,7 @@ sam-validate: $(SAM_VENV)/bin/sam
 # The crowd tests (marked `crowd`) run last and wait for the end-to-end ones to finish.
 E2E_LOG := .local/e2e-tests.log
 
-test: lint typecheck cfn-lint sam-validate
+test: lint typecheck cfn-lint sam-validate browser
 	@mkdir -p .local
 	@$(BIN)/pytest -q -p no:cacheprovider tests/e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
 	SHOP_TESTS_BESIDE=$$e2e $(BIN)/pytest -q --ignore=tests/e2e; suite=$$?; \
@@ -54,6 +66,15 @@ test: lint typecheck cfn-lint sam-validate
 	echo "--- end-to-end tests (tests/e2e, full log in $(E2E_LOG)):"; \
 	grep -v '^{"level"' $(E2E_LOG) | tail -n 40; \
 	test $$suite -eq 0 && test $$e2e_status -eq 0
+
+# docs/screenshots/*.png, for the README: the storefront's browser tests, taking them.
+screenshots: install browser
+	SHOP_STOREFRONT_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_storefront.py
+
+# storefront/ to the deployed stack's bucket, with its config.json (see README, Storefront).
+deploy-storefront: install
+	$(BIN)/python -m shop_local.deploy_storefront --stack $(STACK) \
+		--stripe-publishable-key $(STRIPE_PUBLISHABLE_KEY)
 
 bench: install
 	$(BIN)/python bench/run_all.py

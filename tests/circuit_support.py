@@ -6,8 +6,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.circuit_breaker import CircuitState
 from aws_lambda_powertools.utilities.circuit_breaker import base as powertools
 
-from shop import breakers
-from shop.config import circuits_table
+from shop_local import circuits
 
 
 def disturbed() -> bool:
@@ -20,14 +19,5 @@ def disturbed() -> bool:
 
 
 def reset() -> None:
-    """Close every circuit and forget what this process counted (Powertools keeps the counts
-    in its module, per execution environment, which is this process here)."""
-    store = breakers.store(circuits_table())
-    for dependency in breakers.DEPENDENCIES:
-        store.client.delete_item(TableName=store.table_name, Key={"id": {"S": dependency.name}})
-    with powertools._COUNTERS_LOCK:
-        powertools._LOCAL_FAILURES.clear()
-        powertools._LOCAL_SUCCESSES.clear()
-        powertools._LAST_OBSERVED_STATE.clear()
-    with store._lock:
-        store._cache.clear()
+    """Close every circuit and forget what this process counted."""
+    circuits.reset()

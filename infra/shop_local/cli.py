@@ -130,6 +130,7 @@ def _serve(platform: LocalPlatform, demo: bool) -> int:
     platform.demo = demo
     platform.start()
     print(f"shop: API on {platform.url}  (AWS emulator on {platform.endpoint})", flush=True)
+    print(f"shop: storefront on {platform.storefront_url}", flush=True)
     if demo:
         print(f"shop: demo data loaded: {platform.demo_summary}", flush=True)
     print(

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shop_local.auth import InvalidToken, LocalIdentityProvider, authorizer_claims
 from shop_local.functions import FunctionError, FunctionThrottled, LocalFunctions
+from shop_local.storefront import StaticSite
 from shop_local.template import Cors, Route
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -116,8 +117,10 @@ class Gateway(ThreadingHTTPServer):
         *,
         ready: bool = True,
         cors: Cors | None = None,
+        site: StaticSite | None = None,
     ) -> None:
         super().__init__(address, _GatewayRequestHandler)
+        self.site = site  # the storefront's files, for paths no route matches
         self.cors = cors  # the template's: preflights answered, every answer readable
         self.route_table = RouteTable(routes)
         self.functions = functions
@@ -304,6 +307,13 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             # The preflight SAM adds to every path: a mock answer, with no authorizer.
             self._respond(200, b"", cors.preflight_headers())
             return
+        if route is None and not path_exists and method in ("GET", "HEAD"):
+            # The storefront's files, as CloudFront serves them beside the API on AWS: only
+            # for paths that are no route's, so an asset can never shadow the API.
+            asset = self.server.site.find(path) if self.server.site is not None else None
+            if asset is not None:
+                self._respond(200, asset.body, asset.headers())
+                return
         if route is None:
             if path_exists:
                 self._respond(

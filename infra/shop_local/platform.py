@@ -22,9 +22,10 @@ from typing import Any
 import requests
 import yaml
 
-from shop import aws
+from shop import aws, breakers, faults
 from shop_local import (
     aws_calls,
+    circuits,
     eventbridge,
     figures,
     lambda_seam,
@@ -44,6 +45,7 @@ from shop_local.functions import (
 from shop_local.gateway import Gateway, LocalRoute
 from shop_local.persistence import EmulatorState, StreamCheckpoints, forget_saved_state
 from shop_local.provision import REGION, Provisioner
+from shop_local.storefront import StaticSite, sign_in, storefront_config
 from shop_local.stripe_emulator import StripeEmulator
 from shop_local.template import Template
 
@@ -238,9 +240,11 @@ class LocalPlatform:
             self._local_routes(),
             ready=not self.demo,
             cors=self.template.cors(),
+            site=StaticSite(),
         )
         self.port = self.gateway.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.storefront_url = self.url + "/"
         os.environ["USER_POOL_JWKS_URL"] = self.url + JWKS_PATH  # read by shop.identity
         self._gateway_thread = threading.Thread(
             target=self.gateway.serve_forever, name="gateway", daemon=True
@@ -438,12 +442,31 @@ class LocalPlatform:
                 return 400, _bad(str(error))
             return 200, {"pending": self.carrier.pending(), **settings}
 
+        def break_dependency(request: dict[str, Any]) -> tuple[int, Any]:
+            # A dependency (search, recommendation-store, ...) broken in this process, as the
+            # suite's fault matrix breaks it, for end-to-end tests of the degraded answers;
+            # {"clear": true} repairs all and closes their circuits again.
+            if request.get("clear") is True:
+                faults.clear()
+                circuits.reset()
+                return 200, {"broken": {}}
+            dependency, mode = request.get("dependency"), request.get("mode")
+            names = [d.name for d in breakers.DEPENDENCIES]
+            if dependency not in names or mode not in faults.DEPENDENCY_MODES:
+                return 400, _bad(
+                    f"`dependency` must be one of {names} and `mode` one of "
+                    f"{list(faults.DEPENDENCY_MODES)} (or send {{'clear': true}})"
+                )
+            faults.break_dependency(str(dependency), str(mode))
+            return 200, {"broken": {dependency: mode}}
+
         controls: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {
             "GET /_local/sources": sources,
             "POST /_local/invoke": run_function,
             "POST /_local/clock": set_clock,
             "POST /_local/settle": settle,
             "POST /_local/carrier": configure_carrier,
+            "POST /_local/faults": break_dependency,
         }
         routes: dict[tuple[str, str], LocalRoute] = {
             ("GET", "/openapi.json"): served_openapi,
@@ -451,6 +474,13 @@ class LocalPlatform:
             ("GET", "/_local/metrics"): shown_metrics,  # counts only: what CloudWatch would show
             # The user pool's public keys, as Cognito publishes them under its issuer.
             ("GET", JWKS_PATH): lambda _body, _headers: (200, self.identity.jwks()),
+            # The storefront's settings on this platform, and its sign-in (a shopper's token,
+            # unguarded: it is what the Hosted UI gives anyone who signs in on AWS).
+            ("GET", "/config.json"): lambda _body, _headers: (
+                200,
+                storefront_config(self.stripe.url),
+            ),
+            ("POST", "/_local/sign-in"): lambda body, _headers: sign_in(self.identity, body),
         }
         for name, control in controls.items():
             method, path = name.split(" ")

@@ -143,7 +143,9 @@ class Provisioner:
         self._placeholder_attributes(logical_id, name)
 
     def _placeholder_attributes(self, logical_id: str, name: str) -> None:
-        for attribute in ("Arn", "Name", "Id"):
+        # (DomainName: a CloudFront distribution's, which the user pool client's callback
+        # URLs name.)
+        for attribute in ("Arn", "Name", "Id", "DomainName"):
             self.attributes[(logical_id, attribute)] = f"arn:aws:local:{REGION}:{ACCOUNT}:{name}"
 
     def _table(self, logical_id: str, name: str, props: dict[str, Any]) -> None:

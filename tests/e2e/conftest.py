@@ -20,6 +20,13 @@ READY_TIMEOUT = 600  # the demo catalogue loads into the emulator first (about 1
 
 @pytest.fixture(scope="session")
 def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    reused = os.environ.get("SHOP_E2E_DEMO_SHOP")
+    if reused:
+        # A developer's `shop serve --demo` already running ("URL STATE_DIR", its log in
+        # STATE_DIR/serve.log): a minute saved on each run while writing browser tests.
+        url, state_dir = reused.split()
+        yield url, Path(state_dir)
+        return
     state = tmp_path_factory.mktemp("demo-state")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "SHOP_"))}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SHOP = [sys.executable, "-m", "shop_local.cli"]
 
@@ -23,3 +26,14 @@ def check_inventory(state: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """The check's first truthy answer, asked again every 0.3 s for up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"{what}: not within {timeout}s")

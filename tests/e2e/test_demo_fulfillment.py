@@ -4,15 +4,13 @@ webhooks; a return then refunds and restocks, and `shop check-inventory` agrees 
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from demo_support import check_inventory, shop_token
+from demo_support import check_inventory, shop_token, until
 
 from shop_local.demo import demo_stock
 from shop_local.platform import control_headers
@@ -65,16 +63,6 @@ def one_of_each_warehouse(url: str) -> tuple[str, str]:
         cursor = page["cursor"]
         assert cursor, "the demo has SKUs of both kinds"
     return london, manchester
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def test_an_order_across_the_demos_two_warehouses_is_shipped_delivered_and_returned(

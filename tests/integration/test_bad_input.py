@@ -341,7 +341,7 @@ def control(
     return requests.post(f"{platform.url}/_local/{path}", data=body, headers=headers, timeout=15)
 
 
-@pytest.mark.parametrize("path", ["invoke", "clock", "settle"])
+@pytest.mark.parametrize("path", ["invoke", "clock", "settle", "faults"])
 def test_local_controls_need_the_runs_secret(platform: LocalPlatform, path: str) -> None:
     assert_error(control(platform, path, secret=False), 403, "FORBIDDEN")
     wrong = requests.post(
@@ -368,6 +368,10 @@ def test_local_controls_need_the_runs_secret(platform: LocalPlatform, path: str)
         ("invoke", '{"function": "NoSuchFunction"}'),
         ("invoke", '{"function": 7}'),
         ("invoke", '{"function": "GetProductFunction", "event": []}'),
+        ("faults", '{"dependency": "search", "mode": "melted"}'),
+        ("faults", '{"dependency": "the-moon", "mode": "down"}'),
+        ("faults", '{"clear": "yes"}'),
+        ("faults", '{"dependency": ["search"], "mode": "down"}'),
     ],
 )
 def test_bad_control_input_is_a_400_and_changes_nothing(

@@ -170,11 +170,41 @@ def test_a_price_change_during_checkout_fails_it_cleanly(api: Api, platform: Loc
     assert_error(response, 409, "PRICE_CHANGED")
 
 
-def test_3d_secure_waits_for_the_webhook_then_completes(api: Api, platform: LocalPlatform) -> None:
-    sku = stocked_sku(api, 5)
+def three_d_secure_checkout(api: Api) -> tuple[str, dict[str, Any], str]:
+    """A buyer's checkout of one unit with the card that asks for 3-D Secure: (user, cart,
+    checkout id)."""
     user = unique("buyer")
-    cart = fill_cart(api, user, {sku: 1})
-    checkout_id = start(api, user, "pm_card_authenticationRequired")
+    cart = fill_cart(api, user, {stocked_sku(api, 5): 1})
+    return user, cart, start(api, user, "pm_card_authenticationRequired")
+
+
+def awaiting_the_customer(api: Api, user: str, checkout_id: str) -> dict[str, Any]:
+    """The checkout's view once its saga is parked on 3-D Secure, `next_action` shown."""
+    deadline = time.monotonic() + 20
+    view = api.get(f"/checkout/{checkout_id}", user=user).json()
+    while "next_action" not in view or "wait_token" not in (payment_record(checkout_id) or {}):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+        view = api.get(f"/checkout/{checkout_id}", user=user).json()
+    return dict(view)
+
+
+def authenticate(platform: LocalPlatform, action: dict[str, Any], *, success: bool) -> None:
+    """What the storefront's 3-D Secure page posts: the publishable key only, no secret."""
+    answered = requests.post(
+        f"{platform.stripe.url}/v1/payment_intents/{action['payment_intent_id']}/_authenticate",
+        data={
+            "client_secret": action["client_secret"],
+            "success": str(success).lower(),
+            "key": "pk_test_shop_local",
+        },
+        timeout=10,
+    )
+    assert answered.status_code == 200, answered.text
+
+
+def test_3d_secure_waits_for_the_webhook_then_completes(api: Api, platform: LocalPlatform) -> None:
+    user, cart, checkout_id = three_d_secure_checkout(api)
     deadline = time.monotonic() + 20
     while (payment_record(checkout_id) or {}).get("status") != "REQUIRES_ACTION":
         assert time.monotonic() < deadline
@@ -196,13 +226,44 @@ def test_3d_secure_waits_for_the_webhook_then_completes(api: Api, platform: Loca
     assert_invariants(api, platform, user, checkout_id, view, cart)
 
 
+def test_a_checkout_awaiting_3d_secure_tells_the_storefront_what_to_hand_stripe_js(
+    api: Api, platform: LocalPlatform
+) -> None:
+    user, _, checkout_id = three_d_secure_checkout(api)
+    view = awaiting_the_customer(api, user, checkout_id)
+    (intent,) = intents_of(checkout_id)
+    assert view["status"] == "PENDING"
+    assert view["next_action"] == {
+        "type": "use_stripe_sdk",
+        "payment_intent_id": intent.id,
+        "client_secret": intent.client_secret,
+    }
+    authenticate(platform, view["next_action"], success=True)
+    done = wait_for(api, user, checkout_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert "next_action" not in done  # decided: nothing left for the customer to do
+
+
+def test_a_refused_3d_secure_fails_the_checkout_as_declined_and_is_compensated(
+    api: Api, platform: LocalPlatform
+) -> None:
+    user, cart, checkout_id = three_d_secure_checkout(api)
+    authenticate(
+        platform, awaiting_the_customer(api, user, checkout_id)["next_action"], success=False
+    )
+    view = wait_for(api, user, checkout_id)
+    assert view["status"] == "FAILED", view
+    assert view["failure"]["code"] == "PAYMENT_DECLINED"
+    assert "next_action" not in view
+    assert_invariants(api, platform, user, checkout_id, view, cart)
+    (intent,) = intents_of(checkout_id)
+    assert intent.status == "canceled"
+
+
 def test_3d_secure_never_completed_times_out_and_is_compensated(
     api: Api, platform: LocalPlatform
 ) -> None:
-    sku = stocked_sku(api, 5)
-    user = unique("buyer")
-    cart = fill_cart(api, user, {sku: 1})
-    checkout_id = start(api, user, "pm_card_authenticationRequired")
+    user, cart, checkout_id = three_d_secure_checkout(api)
     view = wait_for(api, user, checkout_id)
     assert view["failure"]["code"] == "PAYMENT_TIMEOUT"
     assert_invariants(api, platform, user, checkout_id, view, cart)

@@ -110,7 +110,7 @@ def test_the_api_keeps_access_logs_throttles_and_sits_behind_a_switchable_waf() 
 
 
 def test_the_api_cdn_keeps_only_what_the_functions_cache_control_allows_per_caller() -> None:
-    (distribution,) = of_type("AWS::CloudFront::Distribution").values()
+    distribution = of_type("AWS::CloudFront::Distribution")["ApiDistribution"]
     assert distribution["Condition"] == "UseApiCdn"
     config = distribution["Properties"]["DistributionConfig"]
     assert "CacheBehaviors" not in config  # no route is special-cased: Cache-Control decides

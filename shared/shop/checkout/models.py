@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shop.errors import CheckoutFailed, checkout_failure_codes
 from shop.flash_sales.models import TicketId
@@ -35,11 +35,21 @@ class Failure(BaseModel):
     message: str
 
 
+class NextAction(BaseModel):
+    """The customer's 3-D Secure step, for Stripe.js: handleNextAction({clientSecret})."""
+
+    type: Literal["use_stripe_sdk"] = "use_stripe_sdk"
+    payment_intent_id: str
+    client_secret: str
+
+
 class CheckoutView(BaseModel):
     checkout_id: str
     status: CheckoutStatus
     order_id: str | None = None
     failure: Failure | None = None
+    # Only while PENDING and the payment awaits the customer (3-D Secure).
+    next_action: NextAction | None = None
     total: Money
     lines: list[OrderLine]
     created_at: str
@@ -81,6 +91,13 @@ class SagaError(BaseModel):
 
     name: str = Field("", alias="Error")
     cause: str = Field("", alias="Cause")
+
+    @field_validator("cause", mode="before")
+    @classmethod
+    def _no_cause(cls, value: object) -> object:
+        # SendTaskFailure's cause is optional: a task failed with none (a refused 3-D Secure
+        # resumed by the webhook, as moto reports it) has `"Cause": null`, not a string.
+        return "" if value is None else value
 
 
 class SagaStep(BaseModel):

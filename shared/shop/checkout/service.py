@@ -67,7 +67,11 @@ def _read(checkout_id: str) -> dict[str, Any] | None:
 
 
 def _view(record: dict[str, Any]) -> CheckoutView:
-    return CheckoutView.model_validate(record)  # ignores pk, saga_input, pending, ...
+    view = CheckoutView.model_validate(record)  # ignores pk, saga_input, pending, ...
+    if view.status != "PENDING":
+        # The saga recorded the 3-D Secure step on the record; once decided it is history.
+        view.next_action = None
+    return view
 
 
 def start_checkout(
