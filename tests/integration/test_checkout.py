@@ -78,6 +78,21 @@ def test_a_checkout_places_one_order_captures_once_commits_stock_and_empties_the
     assert all(h["at"] for h in order["history"])
 
 
+def test_an_order_keeps_the_names_its_lines_had_in_the_cart(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stocked_sku(api, 5)
+    user = unique("buyer")
+    cart = fill_cart(api, user, {sku: 1})
+    (line,) = cart["lines"]
+    view = wait_for(api, user, start(api, user))
+    order = api.get(f"/orders/{view['order_id']}", user=user).json()
+    assert [(ordered["sku"], ordered["name"]) for ordered in order["lines"]] == [
+        (sku, line["name"])
+    ]
+    assert line["name"]
+
+
 def test_checkout_releases_stock_when_card_is_declined(api: Api, platform: LocalPlatform) -> None:
     sku = stocked_sku(api, 5)
     _, view = checkout(api, platform, unique("buyer"), {sku: 2}, "pm_card_chargeDeclined")

@@ -133,7 +133,9 @@ def _snapshot(
         checkout_id=checkout_id,
         user_id=user_id,
         lines=[
-            OrderLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            OrderLine(
+                sku=line.sku, quantity=line.quantity, unit_price=line.unit_price, name=line.name
+            )
             for line in cart.lines
         ],
         total=cart.totals[0],
