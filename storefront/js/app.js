@@ -165,14 +165,22 @@ function setUpSearchBox() {
 // ------------------------------------------------------------------ home and browsing
 async function homePage() {
   const mine = page;
-  const [facets, featured] = await Promise.all([
+  const [facets, featured, sales] = await Promise.all([
     api("/search", { query: { limit: 1 } }).catch(() => null),
     api("/products", { query: { limit: 12 } }),
+    api("/flash-sales").catch(() => ({ items: [] })),
   ]);
   const categories = facets && !facets.degraded ? facets.facets.category : [];
   const forYou = h("section", { "aria-labelledby": "for-you" }, h("h2", { id: "for-you" }, "For you"));
   show("Home",
     h("h1", {}, "Welcome to the shop"),
+    sales.items.length
+      ? h("section", { "aria-labelledby": "flash-sales" },
+        h("h2", { id: "flash-sales" }, "Flash sales"),
+        h("ul", { class: "chips", id: "flash-sale-list" }, sales.items.map((sale) => h("li", {},
+          h("a", { href: `#/flash/${encodeURIComponent(sale.sale_id)}` },
+            `SKU ${sale.sku} at ${money(sale.price)}: ${saleWhen(sale)}`)))))
+      : null,
     h("section", { "aria-labelledby": "categories" },
       h("h2", { id: "categories" }, "Browse by category"),
       categories.length
@@ -574,7 +582,7 @@ async function orderPage(orderId) {
     },
   }, h("h2", {}, "Return something"),
   h("div", { class: "field" }, h("label", { for: "line" }, "Item"),
-    h("select", { id: "line", name: "line" }, delivered.map((l) => h("option", { value: `${l.sku}|${l.quantity}` }, `${l.sku} (×${l.quantity})`)))),
+    h("select", { id: "line", name: "line" }, delivered.map((l) => h("option", { value: `${l.sku}|${l.quantity}` }, `${l.name || l.sku} (×${l.quantity})`)))),
   h("div", { class: "field" }, h("label", { for: "return_quantity" }, "Quantity"), h("input", { id: "return_quantity", name: "return_quantity", type: "number", min: "1", value: "1" })),
   h("div", { class: "field" }, h("label", { for: "reason" }, "Reason"), h("input", { id: "reason", name: "reason", required: true, maxlength: "200" })),
   h("button", { type: "submit" }, "Request a return")) : null;
@@ -584,7 +592,7 @@ async function orderPage(orderId) {
     h("h1", {}, "Order ", h("span", { class: "muted" }, orderId)),
     h("p", {}, "Status: ", h("span", { class: "status", id: "order-status" }, statusText(order.status)), ` · ${money(order.total)} · ${when(order.created_at)}`),
     h("h2", {}, "Items"),
-    h("ul", {}, order.lines.map((l) => h("li", {}, `${l.sku} × ${l.quantity} at ${money(l.unit_price)}`))),
+    h("ul", { id: "order-lines" }, order.lines.map((l) => h("li", {}, `${l.name || l.sku} × ${l.quantity} at ${money(l.unit_price)}`))),
     h("h2", {}, "Shipments"),
     order.shipments.length ? h("div", { id: "shipments" }, order.shipments.map((s) => h("section", { class: "panel shipment", "aria-label": `Shipment ${s.shipment_id}` },
       h("p", {}, h("span", { class: "status" }, statusText(s.status)), ` from ${s.warehouse_id}`,
@@ -600,6 +608,12 @@ async function orderPage(orderId) {
 }
 
 // ------------------------------------------------------------------ flash sale
+function saleWhen(sale) {
+  if (sale.status === "OPEN") return `on now, ${sale.remaining} left`;
+  if (sale.status === "SOLD_OUT") return "sold out";
+  return `from ${when(sale.starts_at)}`;
+}
+
 async function flashSalePage(saleId) {
   const mine = page;
   const sale = await api(`/flash-sales/${encodeURIComponent(saleId)}`);

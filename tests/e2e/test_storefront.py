@@ -331,6 +331,8 @@ def test_a_shopper_tracks_shipments_cancels_and_requests_a_return(
     tracking = page.locator("#shipments .tracking")
     expect(tracking).to_have_text(re.compile(r"\w+"))
     expect(page.locator("#shipments .timeline")).to_contain_text("In transit")
+    # The order reads as it was bought: the product's name, not only its SKU.
+    expect(page.locator("#order-lines")).to_contain_text(product(url, kept)["name"])
     shop.shot("order-tracking")
     page.get_by_label("Reason").fill("not as pictured")
     page.get_by_role("button", name="Request a return").click()
@@ -358,7 +360,9 @@ def test_a_shopper_enters_a_flash_sale_waits_wins_and_checks_out_and_another_los
     for name in ("winner", "loser"):
         context = browser.new_context(viewport=DESKTOP)
         shop = Storefront(context, url)
-        shop.open(f"#/flash/{sale_id}")
+        shop.open("#/")  # the home page shows what is on
+        shop.page.locator(f'#flash-sale-list a[href="#/flash/{sale_id}"]').click()
+        expect(shop.page.get_by_role("button", name="Enter the sale")).to_be_visible()
         shop.sign_in(unique(name))
         shop.open(f"#/flash/{sale_id}")
         shoppers.append(shop)

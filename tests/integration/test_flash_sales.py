@@ -157,6 +157,35 @@ def test_entries_are_refused_before_the_start_and_after_the_end(api: Api) -> Non
         assert api.get(f"/flash-sales/{closing['sale_id']}").json()["status"] == "ENDED"
 
 
+def test_the_sales_not_yet_ended_are_listed_soonest_first_for_anyone(api: Api) -> None:
+    sku = stocked_sku(api, quantity=5)
+    later = open_sale(api, sku, 1, starts_at=moment(900), ends_at=moment(1800))
+    scheduled = open_sale(api, sku, 1, starts_at=moment(600), ends_at=moment(1200))
+    closing = open_sale(api, sku, 1, starts_at=moment(-60), ends_at=moment(60))
+
+    def listed() -> list[tuple[str, str]]:
+        response = api.get("/flash-sales")  # no token: anyone may see what is on
+        assert response.status_code == 200, response.text
+        assert response.headers["Cache-Control"].startswith("public")
+        ours = {later["sale_id"], scheduled["sale_id"], closing["sale_id"]}
+        return [
+            (s["sale_id"], s["status"]) for s in response.json()["items"] if s["sale_id"] in ours
+        ]
+
+    assert listed() == [
+        (closing["sale_id"], "OPEN"),
+        (scheduled["sale_id"], "SCHEDULED"),
+        (later["sale_id"], "SCHEDULED"),
+    ]
+    with moved_clock(120):  # the open one has ended: gone once its second-old status is
+        eventually(
+            lambda: (
+                listed() == [(scheduled["sale_id"], "SCHEDULED"), (later["sale_id"], "SCHEDULED")]
+            ),
+            timeout=5,
+        )
+
+
 def test_entries_bad_input_gets_a_clear_4xx(api: Api, platform: LocalPlatform) -> None:
     sale = open_sale(api, stocked_sku(api, quantity=5), 3, per_customer_limit=2)
     sale_id = sale["sale_id"]

@@ -78,6 +78,13 @@ class FlashSaleView(BaseModel):
     created_at: str
 
 
+class FlashSaleList(BaseModel):
+    """The sales a shopper can enter or wait for (scheduled, open, or sold out while a lapsed
+    win may still give units back), the soonest first."""
+
+    items: list[FlashSaleView]
+
+
 class EnterFlashSale(BaseModel):
     """POST /flash-sales/{sale_id}/entries: how many units the shopper wants."""
 

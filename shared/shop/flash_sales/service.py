@@ -16,6 +16,7 @@ failed checkout gives them back, and when the sale is over what is left goes bac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -44,6 +45,7 @@ from shop.events import DomainEvent, queue_message
 from shop.flash_sales.events import FlashSaleEntered
 from shop.flash_sales.models import (
     EntryAccepted,
+    FlashSaleList,
     FlashSaleView,
     NewFlashSale,
     SaleStatus,
@@ -131,6 +133,7 @@ def create_sale(draft: NewFlashSale, admin_id: str, idempotency_key: str | None)
 # ----------------------------------------------------------------------------- anyone
 _terms_cache: dict[str, dict[str, Any]] = {}
 _status_cache: TtlCache[str, FlashSaleView] = TtlCache()
+_current_cache: TtlCache[str, list[str]] = TtlCache()
 _backlog_cache: list[float] = [0.0, 0.0]  # (read at, entries waiting in the queue)
 
 
@@ -191,6 +194,17 @@ def get_sale(sale_id: str) -> FlashSaleView:
         return _view(sale, _backlog())
 
     return _status_cache.get(sale_id, STATUS_CACHE_SECONDS, read)
+
+
+def current_sales() -> FlashSaleList:
+    """Every sale not yet ended, from the index of active sales (as fresh as each sale's
+    status: a second), so a storefront can show what is coming and what is open."""
+    views = []
+    for sale_id in _current_cache.get("active", STATUS_CACHE_SECONDS, repository().active_sales):
+        with contextlib.suppress(FlashSaleNotFound):  # gone between the index and the read
+            views.append(get_sale(sale_id))
+    shown = [view for view in views if view.status != "ENDED"]
+    return FlashSaleList(items=sorted(shown, key=lambda view: (view.starts_at, view.sale_id)))
 
 
 # ----------------------------------------------------------------------------- shoppers
