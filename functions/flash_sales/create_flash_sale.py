@@ -1,7 +1,8 @@
 """POST /admin/flash-sales (admin; Idempotency-Key): set a SKU's units aside for a sale. 201
-with the sale; 409 OUT_OF_STOCK (and nothing set aside) when its stock cannot cover them."""
+with the sale; 409 OUT_OF_STOCK (and nothing set aside) when its stock cannot cover them, 422
+when the catalog has no such SKU or no longer sells it."""
 
-from shop.errors import Forbidden, IdempotencyKeyReused, OutOfStock
+from shop.errors import Forbidden, IdempotencyKeyReused, OutOfStock, SkuUnavailable, UnknownSku
 from shop.flash_sales.models import FlashSaleView, NewFlashSale
 from shop.flash_sales.service import create_sale
 from shop.http import ApiRequest, ApiResponse, api_handler
@@ -12,7 +13,7 @@ from shop.idempotency import idempotency_key
     "flash_sales",
     body=NewFlashSale,
     responses={201: FlashSaleView},
-    errors=[Forbidden, OutOfStock, IdempotencyKeyReused],
+    errors=[Forbidden, OutOfStock, IdempotencyKeyReused, UnknownSku, SkuUnavailable],
     idempotency="optional",
 )
 def handler(request: ApiRequest) -> ApiResponse:

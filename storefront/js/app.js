@@ -179,7 +179,7 @@ async function homePage() {
         h("h2", { id: "flash-sales" }, "Flash sales"),
         h("ul", { class: "chips", id: "flash-sale-list" }, sales.items.map((sale) => h("li", {},
           h("a", { href: `#/flash/${encodeURIComponent(sale.sale_id)}` },
-            `SKU ${sale.sku} at ${money(sale.price)}: ${saleWhen(sale)}`)))))
+            `${sale.name || `SKU ${sale.sku}`} at ${money(sale.price)}: ${saleWhen(sale)}`)))))
       : null,
     h("section", { "aria-labelledby": "categories" },
       h("h2", { id: "categories" }, "Browse by category"),
@@ -660,6 +660,7 @@ async function flashSalePage(saleId) {
   };
   show("Flash sale",
     h("h1", {}, "Flash sale"),
+    sale.product_id ? h("p", {}, h("a", { href: `#/product/${encodeURIComponent(sale.product_id)}`, id: "sale-product" }, sale.name || sale.sku)) : null,
     h("p", {}, `SKU ${sale.sku} at `, h("span", { class: "price" }, money(sale.price)), ` · ${sale.remaining} of ${sale.quantity} left · limit ${sale.per_customer_limit} each`),
     h("p", {}, "Status: ", h("span", { class: "status" }, sale.status), ` · ends ${when(sale.ends_at)}`),
     enter, state,

@@ -28,7 +28,7 @@ from flash_sale_support import (
 )
 from fulfillment_support import moved_clock
 
-from helpers import Api, assert_error, emulator_client, invoke, unique
+from helpers import Api, assert_error, emulator_client, invoke, product_payload, unique
 from shop import faults
 from shop.flash_sales.service import UNDECIDED_SWEEP_SECONDS, hold_id_for
 from shop.inventory.service import availability, get_reservation, stock_levels
@@ -94,10 +94,38 @@ def test_a_sale_the_stock_cannot_cover_is_refused_and_sets_nothing_aside(api: Ap
     refused = api.post("/admin/flash-sales", json=sale_terms(sku, 11), user="admin", admin=True)
     assert_error(refused, 409, "OUT_OF_STOCK")
     assert availability(sku).available == 10
-    unstocked = api.post(
+    unknown = api.post(
         "/admin/flash-sales", json=sale_terms(unique("NOPE").upper(), 1), user="admin", admin=True
     )
-    assert_error(unstocked, 409, "OUT_OF_STOCK")
+    assert_error(unknown, 422, "SKU_NOT_FOUND")
+
+
+def test_a_sale_of_a_product_no_longer_sold_is_refused_and_sets_nothing_aside(api: Api) -> None:
+    sku = unique("GONE").upper()
+    created = api.post(
+        "/admin/products", json=product_payload(skus=[sku]), user="admin", admin=True
+    ).json()
+    stocked = api.put(
+        f"/admin/inventory/{sku}",
+        json={"warehouse_id": "wh-fs", "quantity": 10},
+        user="admin",
+        admin=True,
+    )
+    assert stocked.status_code == 200, stocked.text
+    archived = api.delete(f"/admin/products/{created['product_id']}", user="admin", admin=True)
+    assert archived.status_code in (200, 204), archived.text
+    refused = api.post("/admin/flash-sales", json=sale_terms(sku, 1), user="admin", admin=True)
+    assert_error(refused, 422, "SKU_UNAVAILABLE")
+    assert availability(sku).available == 10
+
+
+def test_a_sale_shows_the_product_it_sells_by_name(api: Api) -> None:
+    sku = stocked_sku(api, quantity=3)
+    sale = open_sale(api, sku, 1)
+    shown = api.get(f"/flash-sales/{sale['sale_id']}").json()
+    product = api.get(f"/products/{shown['product_id']}").json()
+    assert [v["sku"] for v in product["variants"]] == [sku]
+    assert shown["name"] == product["name"] != ""
 
 
 def test_bad_sales_are_refused_with_a_clear_4xx_and_nothing_set_aside(api: Api) -> None:

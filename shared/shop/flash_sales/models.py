@@ -76,6 +76,10 @@ class FlashSaleView(BaseModel):
     queued: int = Field(description="entries waiting for a decision, approximately")
     sold: int
     created_at: str
+    product_id: str | None = Field(
+        default=None, description="the product the SKU belongs to (None on older sales)"
+    )
+    name: str = Field(default="", description="the product's name when the sale was created")
 
 
 class FlashSaleList(BaseModel):

@@ -28,6 +28,7 @@ from typing import Any
 
 from shop import aws, faults
 from shop.cache import TtlCache
+from shop.catalog import service as catalog
 from shop.checkout.repository import CheckoutRepository
 from shop.clock import iso_at, iso_now, now
 from shop.config import checkout_table, flash_sale_entries_queue, flash_sales_table
@@ -36,10 +37,12 @@ from shop.errors import (
     IdempotencyKeyReused,
     QuantityLimit,
     SaleNotOpen,
+    SkuUnavailable,
     Throttled,
     TicketInCheckout,
     TicketNotFound,
     TicketNotWon,
+    UnknownSku,
 )
 from shop.events import DomainEvent, queue_message
 from shop.flash_sales.events import FlashSaleEntered
@@ -103,6 +106,11 @@ def create_sale(draft: NewFlashSale, admin_id: str, idempotency_key: str | None)
     terms = draft.model_dump()
     existing = repo.sale(sale_id)
     if existing is None:
+        product = catalog.get_skus([draft.sku]).get(draft.sku)
+        if product is None:
+            raise UnknownSku(f"there is no SKU {draft.sku}")
+        if product.status != "active":
+            raise SkuUnavailable(f"{draft.sku} is no longer sold")
         ends = epoch(draft.ends_at)
         inventory.reserve(
             ReserveRequest(
@@ -117,6 +125,9 @@ def create_sale(draft: NewFlashSale, admin_id: str, idempotency_key: str | None)
             "starts_epoch": math.floor(epoch(draft.starts_at)),
             "ends_epoch": math.floor(ends),
             "hold_id": hold_id_for(sale_id),
+            # What the sale sells, as shoppers will see it (the catalog's name at creation).
+            "product_id": product.product_id,
+            "name": product.name,
             "created_by": admin_id,
             "created_at": iso_now(),
             "active": ACTIVE,
@@ -180,6 +191,8 @@ def _view(sale: dict[str, Any], backlog: int = 0) -> FlashSaleView:
         queued=standing.waiting + (backlog if status != "SCHEDULED" else 0),
         sold=standing.sold,
         created_at=sale["created_at"],
+        product_id=sale.get("product_id"),
+        name=sale.get("name", ""),
     )
 
 
