@@ -2,7 +2,7 @@
 
 from shop.errors import FlashSaleNotFound
 from shop.flash_sales.models import FlashSaleView, SaleId
-from shop.flash_sales.service import STATUS_CACHE_SECONDS, get_sale
+from shop.flash_sales.service import STATUS_CACHE_CONTROL, get_sale
 from shop.http import ApiRequest, ApiResponse, api_handler
 
 
@@ -14,6 +14,4 @@ from shop.http import ApiRequest, ApiResponse, api_handler
 )
 def handler(request: ApiRequest) -> ApiResponse:
     sale = get_sale(request.path_param("sale_id"))
-    # The same for everyone, and as fresh as the function's own cache: a CDN may keep it too.
-    cache = f"public, max-age={int(STATUS_CACHE_SECONDS)}"
-    return ApiResponse(200, sale.model_dump(), {"Cache-Control": cache})
+    return ApiResponse(200, sale.model_dump(), {"Cache-Control": STATUS_CACHE_CONTROL})

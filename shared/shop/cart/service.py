@@ -22,8 +22,7 @@ from shop.cart.models import (
     LineChange,
 )
 from shop.cart.repository import CartRepository
-from shop.catalog.models import SkuRecord
-from shop.catalog.service import KnownSkus, get_skus, get_skus_or_last_known
+from shop.catalog.service import KnownSkus, get_skus_or_last_known, sellable_sku
 from shop.clock import iso_now, now
 from shop.config import cart_table
 from shop.errors import (
@@ -32,9 +31,7 @@ from shop.errors import (
     CartNotFound,
     LineNotFound,
     QuantityLimit,
-    SkuUnavailable,
     Throttled,
-    UnknownSku,
 )
 from shop.money import Money
 
@@ -142,17 +139,8 @@ def create_guest_cart() -> tuple[str, Cart]:
     return token, get_cart(owner)
 
 
-def _sellable(sku: str) -> SkuRecord:
-    record = get_skus([sku]).get(sku)
-    if record is None:
-        raise UnknownSku(f"there is no SKU {sku}")
-    if not record.sellable:
-        raise SkuUnavailable(f"{sku} is no longer sold")
-    return record
-
-
 def add_item(owner: str, sku: str, quantity: int, *, correlation_id: str = "") -> LineChange:
-    record = _sellable(sku)
+    record = sellable_sku(sku)
     repo = repository()
     for _ in range(MAX_ATTEMPTS):
         new_line = repo.new_line(

@@ -19,7 +19,13 @@ from shop.catalog.models import (
 from shop.catalog.repository import CatalogRepository
 from shop.clock import iso_now, now
 from shop.config import catalog_table, hot_read_cache_seconds
-from shop.errors import DependencyUnavailable, SkuTaken, VersionConflict
+from shop.errors import (
+    DependencyUnavailable,
+    SkuTaken,
+    SkuUnavailable,
+    UnknownSku,
+    VersionConflict,
+)
 
 
 def repository() -> CatalogRepository:
@@ -103,6 +109,17 @@ def get_skus(skus: list[str]) -> dict[str, SkuRecord]:
     """What the catalog says now about each SKU (missing SKUs are absent from the result):
     the one way other services read prices and sellability."""
     return repository().get_skus(skus)
+
+
+def sellable_sku(sku: str) -> SkuRecord:
+    """The SKU as the catalog says now, if it is sold: else UnknownSku or SkuUnavailable (a
+    cart line or a flash sale of it is refused before anything is written)."""
+    record = get_skus([sku]).get(sku)
+    if record is None:
+        raise UnknownSku(f"there is no SKU {sku}")
+    if not record.sellable:
+        raise SkuUnavailable(f"{sku} is no longer sold")
+    return record
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,10 @@ from shop.errors import (
     IdempotencyKeyReused,
     QuantityLimit,
     SaleNotOpen,
-    SkuUnavailable,
     Throttled,
     TicketInCheckout,
     TicketNotFound,
     TicketNotWon,
-    UnknownSku,
 )
 from shop.events import DomainEvent, queue_message
 from shop.flash_sales.events import FlashSaleEntered
@@ -63,6 +61,9 @@ from shop.observability import get_logger
 
 MAX_ATTEMPTS = 8  # optimistic retries when another worker changed the sale's standing first
 STATUS_CACHE_SECONDS = 1.0  # GET /flash-sales/{id}: a crowd polling reads one item a second
+# Cache-Control of a sale's status and of the list: the same for everyone, and as fresh as the
+# function's own cache, so a CDN may keep them as long.
+STATUS_CACHE_CONTROL = f"public, max-age={int(STATUS_CACHE_SECONDS)}"
 # An entry still undecided this long after it was accepted is decided by the sweep: its
 # message went to the DLQ, or the queue is far behind (deciding the earliest first keeps the
 # line fair either way; a decision is conditional, so a late message changes nothing).
@@ -106,11 +107,7 @@ def create_sale(draft: NewFlashSale, admin_id: str, idempotency_key: str | None)
     terms = draft.model_dump()
     existing = repo.sale(sale_id)
     if existing is None:
-        product = catalog.get_skus([draft.sku]).get(draft.sku)
-        if product is None:
-            raise UnknownSku(f"there is no SKU {draft.sku}")
-        if product.status != "active":
-            raise SkuUnavailable(f"{draft.sku} is no longer sold")
+        product = catalog.sellable_sku(draft.sku)
         ends = epoch(draft.ends_at)
         inventory.reserve(
             ReserveRequest(
