@@ -179,7 +179,11 @@ class Backoffice:
         self.call("POST", f"/admin/shipments/{shipment_id}/ship")
 
     def fast_carrier(self) -> None:
-        self.control("/_local/carrier", {"hop_seconds": 0.5})
+        """Hops of half a second, none held back: a reordered hop arrives stale and is
+        rightly dropped, so the timeline a shopper sees would miss it at random (the
+        misbehaving carrier has tests of its own: test_fulfillment_faults and
+        test_carrier_emulator)."""
+        self.control("/_local/carrier", {"hop_seconds": 0.5, "reorder_rate": 0.0})
 
     def control(self, path: str, body: dict[str, Any]) -> Any:
         response = requests.post(
