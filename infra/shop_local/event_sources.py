@@ -28,7 +28,14 @@ from typing import Any
 
 from shop import aws
 from shop_local.functions import FunctionError, LocalFunctions
-from shop_local.moto_speed import stream_writes, wait_for_stream_writes
+from shop_local.moto_speed import (
+    delivered_from_stream,
+    reading_stream,
+    stopped_reading_stream,
+    stream_writes,
+    table_of,
+    wait_for_stream_writes,
+)
 from shop_local.persistence import StreamCheckpoints
 from shop_local.provision import ACCOUNT, REGION
 from shop_local.schedules import parse_schedule
@@ -457,6 +464,14 @@ class StreamPoller(EventSource):
         self.on_failure_queue = on_failure_queue
 
     def run(self) -> None:
+        table = table_of(self.stream_arn)
+        reading_stream(table, self.name)
+        try:
+            self._read(table)
+        finally:
+            stopped_reading_stream(table, self.name)
+
+    def _read(self, table: str) -> None:
         streams = aws.client("dynamodbstreams")
         iterators: dict[str, str | None] = {}
         shards_listed = 0.0
@@ -471,7 +486,7 @@ class StreamPoller(EventSource):
                         if shard["ShardId"] not in iterators:
                             iterators[shard["ShardId"]] = self._iterator(streams, shard["ShardId"])
                 delivered = False
-                written = stream_writes()
+                written = stream_writes(table)
                 for shard_id, iterator in list(iterators.items()):
                     if iterator is None:
                         continue
@@ -482,8 +497,9 @@ class StreamPoller(EventSource):
                         self.idle.clear()
                         with self.delivering():
                             self._deliver(shard_id, [self._record(r) for r in response["Records"]])
+                        last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+                        delivered_from_stream(table, self.name, last)
                         if self.checkpoints is not None:
-                            last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
                             self.checkpoints.advance(self.name, shard_id, last)
             except Exception:
                 if self.stopping.is_set():
@@ -493,9 +509,9 @@ class StreamPoller(EventSource):
                 written = None
             if not delivered:
                 self.idle.set()
-                # Wait for a write to any table's stream (or a second, or a stop), rather than
+                # Wait for a write to this table's stream (or a second, or a stop), rather than
                 # reading every 0.2 s at idle: three pollers made 30 requests a second.
-                wait_for_stream_writes(written, 1.0, self.stopping)
+                wait_for_stream_writes(table, written, 1.0, self.stopping)
 
     def _iterator(self, streams: Any, shard_id: str) -> str:
         """Where this poller starts reading: after the last record it delivered before a

@@ -18,14 +18,17 @@
    every one it hands out (a stream poller gets a new one per poll, at idle too); DynamoDB
    Streams expires them after 15 minutes, and so does this. Stream records: moto keeps every
    one; DynamoDB Streams keeps 24 hours of them, this the last `KEEP_STREAM_RECORDS` of each
-   table (the pollers read within seconds), with sequence numbers unchanged; an iterator into
-   records already dropped reads from the oldest kept (on AWS: TrimmedDataAccessException).
+   table, and of the records every stream poller of the table has delivered only the last
+   `KEEP_READ_STREAM_RECORDS` (so memory stays flat over a long run, however many checkouts),
+   with sequence numbers unchanged; an iterator into records already dropped reads from the
+   oldest kept (on AWS: TrimmedDataAccessException).
 
 4. moto's server finds the backend of every request by listing its own package folder (a
    listdir and ~150 isdir calls), under the one lock all requests share: listed once here.
 5. moto's server closes the connection after every answer (werkzeug's development server), so
    each request paid a TCP connection and a new server thread: `MotoServer` keeps them open.
-6. Stream pollers read every 0.2 s at idle: `wait_for_stream_writes` wakes them on a write.
+6. Stream pollers read every 0.2 s at idle: `wait_for_stream_writes` wakes them on a write to
+   their own table.
 7. DynamoDB Scan: moto sorts the whole table and walks past every page already read, for each
    page; `_scan` starts moto's scan at the page, by bisection in a key order kept until a write.
 8. DynamoDB TransactWriteItems: moto deep-copies every table a transaction touches, once per
@@ -117,6 +120,7 @@ KEEP_FINISHED_EXECUTIONS = 200  # per state machine; DescribeExecution answers f
 SHARD_ITERATOR_SECONDS = 15 * 60  # DynamoDB Streams' iterator lifetime
 MAX_SHARD_ITERATORS = 10_000  # a backstop, should the pollers outrun the expiry
 KEEP_STREAM_RECORDS = 10_000  # per table stream; DynamoDB Streams keeps 24 hours of them
+KEEP_READ_STREAM_RECORDS = 100  # per table stream, of the records every poller has delivered
 PROGRAM_CACHE_SIZE = 64  # distinct definitions kept parsed
 
 _installed = False
@@ -844,42 +848,76 @@ class _QueueAttributes(collections.abc.Mapping[str, Any]):
 
 
 _stream_written = threading.Condition()
-_stream_writes = 0  # records added to any table's stream, ever
+_stream_writes: dict[str, int] = collections.defaultdict(int)  # table: records added, ever
+# table: {reader: the sequence number it has delivered up to, or -1 before its first}
+_readers: dict[str, dict[str, int]] = collections.defaultdict(dict)
 
 
-def stream_writes() -> int | None:
-    """How many stream records moto has added so far (None: moto as it is, not counted)."""
-    return _stream_writes if _installed else None
+def table_of(stream_arn: str) -> str:
+    """The table a stream belongs to (arn:aws:dynamodb:...:table/NAME/stream/LABEL)."""
+    return stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
 
 
-def wait_for_stream_writes(seen: int | None, timeout: float, stop: threading.Event) -> None:
-    """Until a stream record is added after `seen` was read, `timeout` passes or `stop` is
-    set; without the count (moto as it is), a fifth of a second."""
+def stream_writes(table: str) -> int | None:
+    """How many stream records moto has added to `table`'s stream so far (None: moto as it
+    is, not counted)."""
+    return _stream_writes[table] if _installed else None
+
+
+def wait_for_stream_writes(
+    table: str, seen: int | None, timeout: float, stop: threading.Event
+) -> None:
+    """Until a record is added to `table`'s stream after `seen` was read, `timeout` passes or
+    `stop` is set; without the count (moto as it is), a fifth of a second. Only the table's
+    own writes wake its readers: woken by any table's, the pollers made ~30 GetRecords a
+    checkout, most of them empty."""
     if seen is None:
         stop.wait(0.2)
         return
     deadline = time.monotonic() + timeout
     with _stream_written:
-        while _stream_writes == seen and not stop.is_set():
+        while _stream_writes[table] == seen and not stop.is_set():
             left = min(deadline - time.monotonic(), 0.25)  # and look at `stop` now and then
             if left <= 0:
                 return
             _stream_written.wait(left)
 
 
+def reading_stream(table: str, reader: str) -> None:
+    """`reader` (a stream poller) reads `table`'s stream from now on: records it has not
+    delivered are kept for it (see `delivered_from_stream`)."""
+    with DYNAMODB_LOCK:
+        _readers[table].setdefault(reader, -1)
+
+
+def delivered_from_stream(table: str, reader: str, sequence_number: str) -> None:
+    """`reader` has delivered every record of `table`'s stream up to `sequence_number`."""
+    with DYNAMODB_LOCK:
+        _readers[table][reader] = max(_readers[table].get(reader, -1), int(sequence_number))
+
+
+def stopped_reading_stream(table: str, reader: str) -> None:
+    with DYNAMODB_LOCK:
+        _readers[table].pop(reader, None)
+
+
 def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
-    global _stream_writes
     _originals["stream_add"](self, old, new)
+    table = self.table.name
     if self.items:
         # moto draws a random eventID; one derived from the table and the sequence number is
         # as unique, and the same when a restart replays the write (consumers key on it).
         record = self.items[-1].record
-        name = f"{self.table.name}:{record['dynamodb']['SequenceNumber']}"
+        name = f"{table}:{record['dynamodb']['SequenceNumber']}"
         record["eventID"] = hashlib.sha256(name.encode()).hexdigest()[:32]
     with _stream_written:  # the record is complete: wake the pollers
-        _stream_writes += 1
+        _stream_writes[table] += 1
         _stream_written.notify_all()
     excess = len(self.items) - KEEP_STREAM_RECORDS
+    readers = _readers.get(table)
+    if readers:  # what every reader has delivered, but the last few (a repeated read)
+        read = min(readers.values()) - self.starting_sequence_number + 1
+        excess = max(excess, min(read, len(self.items)) - KEEP_READ_STREAM_RECORDS)
     if excess > 0:
         # moto numbers a record `starting_sequence_number + its position`: move the start.
         del self.items[:excess]

@@ -20,12 +20,13 @@ from typing import Any
 import moto
 import pytest
 from botocore.exceptions import ClientError
+from checkout_support import stocked_sku
 from moto import backends
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 
-from helpers import emulator_client, unique
+from helpers import Api, emulator_client, unique
 from shop_local import moto_speed
 from shop_local.platform import LocalPlatform
 
@@ -990,3 +991,88 @@ def test_queue_attributes_are_moto_own_computed_when_read(platform: LocalPlatfor
         assert counted == 2  # moto's GetQueueAttributes reads the attribute twice
     finally:
         Queue.approximate_number_of_messages = moto_count  # type: ignore[method-assign]
+
+
+def test_a_stream_drops_what_every_poller_has_delivered_but_its_last_few(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    streams = emulator_client(platform, "dynamodbstreams")
+    table, arn, shard = streamed_table(platform, "NEW_IMAGE")
+    monkeypatch.setattr(moto_speed, "KEEP_READ_STREAM_RECORDS", 2)
+
+    def kept() -> list[str]:
+        start = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        return [
+            r["dynamodb"]["Keys"]["pk"]["S"]
+            for r in streams.get_records(ShardIterator=start)["Records"]
+        ]
+
+    def write(*keys: str) -> list[str]:
+        for key in keys:
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": key}})
+        return kept()
+
+    moto_speed.reading_stream(table, "fast")
+    moto_speed.reading_stream(table, "slow")
+    try:
+        assert write("a", "b", "c", "d") == ["a", "b", "c", "d"]  # nobody has delivered any
+        sequence = dict(zip("abcd", sequence_numbers(streams, arn, shard), strict=True))
+        moto_speed.delivered_from_stream(table, "fast", sequence["d"])
+        assert write("e") == ["a", "b", "c", "d", "e"]  # "slow" has not read them yet
+        moto_speed.delivered_from_stream(table, "slow", sequence["c"])
+        # Both have delivered up to "c": of those the last 2 are kept, and all they have not.
+        assert write("f") == ["b", "c", "d", "e", "f"]
+        moto_speed.stopped_reading_stream(table, "slow")
+        assert write("g") == ["c", "d", "e", "f", "g"]  # "fast" alone: up to "d", and 2 more
+    finally:
+        moto_speed.stopped_reading_stream(table, "fast")
+        moto_speed.stopped_reading_stream(table, "slow")
+
+
+def shard_of(streams: Any, arn: str) -> str:
+    shard: str = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return shard
+
+
+def sequence_numbers(streams: Any, arn: str, shard: str) -> list[str]:
+    start = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return [
+        r["dynamodb"]["SequenceNumber"] for r in streams.get_records(ShardIterator=start)["Records"]
+    ]
+
+
+def test_a_write_wakes_only_the_pollers_of_its_own_table(platform: LocalPlatform) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    written, _, _ = streamed_table(platform, "NEW_IMAGE")
+    quiet, _, _ = streamed_table(platform, "NEW_IMAGE")
+    before = moto_speed.stream_writes(written), moto_speed.stream_writes(quiet)
+    dynamodb.put_item(TableName=written, Item={"pk": {"S": "w"}})
+    after = moto_speed.stream_writes(written), moto_speed.stream_writes(quiet)
+    assert before[0] is not None
+    assert after == (before[0] + 1, before[1])
+
+
+def test_the_platform_s_streams_keep_few_records_once_their_pollers_delivered_them(
+    api: Api, platform: LocalPlatform
+) -> None:
+    sku = stocked_sku(api, quantity=1000)
+    shopper = unique("stream-trim")
+    changes = 2 * moto_speed.KEEP_READ_STREAM_RECORDS
+    for i in range(changes):  # each a change of the cart
+        changed = api.put(f"/cart/items/{sku}", json={"quantity": 1 + i % 3}, user=shopper)
+        if changed.status_code == 404:  # the line is not there yet
+            changed = api.post("/cart/items", json={"sku": sku, "quantity": 1}, user=shopper)
+        assert changed.status_code == 200, changed.text
+    platform.wait_until_idle(30)
+    dynamodb = emulator_client(platform, "dynamodb")
+    streams = emulator_client(platform, "dynamodbstreams")
+    cart = platform.provisioner.refs["CartTable"]
+    arn = dynamodb.describe_table(TableName=cart)["Table"]["LatestStreamArn"]
+    kept = sequence_numbers(streams, arn, shard_of(streams, arn))
+    # Trimmed as records are added: those written after the pollers' last delivery stay too.
+    assert 0 < len(kept) < moto_speed.KEEP_READ_STREAM_RECORDS + 20 < changes
