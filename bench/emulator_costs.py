@@ -13,8 +13,9 @@ then `moto_speed.install()` and "after" in the same process (so "after" runs on 
 tables "before" left).
 
 Memory: then `--memory N` more checkouts in the first scale's process (seam installed): the
-process's RSS every 100 checkouts, and tracemalloc's largest growths between checkout 100 and
-N (file:line).
+process's RSS every 100 checkouts (nothing traced, which would inflate it), and between
+checkout 100 and N what the emulators hold (items, stream records, iterators, executions,
+queued messages, the items' pickled size) and the live objects that grew most, by type.
 
     .venv/bin/python bench/emulator_costs.py [--checkouts 20] [--runs 3] [--reads 30]
         [--memory 1000] [--scales 1,10] [--modes after,before] [--markdown OUT.md]
@@ -22,6 +23,8 @@ N (file:line).
 
 from __future__ import annotations
 
+import collections
+import gc
 import json
 import logging
 import os
@@ -30,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,28 +172,66 @@ def child(scale: int, args: Any) -> None:
     print("RESULT " + json.dumps(results), flush=True)
 
 
+def held() -> dict[str, int]:
+    """What the emulators hold: every table's items and stream records, shard iterators, state
+    machine executions, queued messages, and the tables' items pickled (their size in bytes:
+    the data itself, as the state journal's snapshot holds it)."""
+    import pickle
+
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+    from moto.sqs.models import sqs_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    counts = collections.Counter[str]()
+    for regions in dynamodb_backends.values():
+        for backend in regions.values():
+            for table in backend.tables.values():
+                partitions = table.items.values()
+                counts["items"] += sum(len(p) if table.range_key_attr else 1 for p in partitions)
+                shard = table.stream_shard
+                counts["stream records"] += len(shard.items) if shard else 0
+                counts["items, pickled bytes"] += len(pickle.dumps(table.items))
+    for stream_regions in dynamodbstreams_backends.values():
+        for streams in stream_regions.values():
+            counts["shard iterators"] += len(streams.shard_iterators)
+    for sfn_regions in stepfunctions_parser_backends.values():
+        for machines in sfn_regions.values():
+            for machine in machines.state_machines:
+                counts["executions"] += len(machine.executions)
+    for sqs_regions in sqs_backends.values():
+        for queues in sqs_regions.values():
+            counts["queued messages"] += sum(len(q._messages) for q in queues.queues.values())
+    return dict(counts)
+
+
+def census() -> collections.Counter[str]:
+    """Live objects by type, after a collection (no tracing while the checkouts run)."""
+    gc.collect()
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
 def memory_run(
     local: Any, client: checkout_costs.Client, skus: list[str], total: int
 ) -> dict[str, Any]:
     rss: list[tuple[int, float]] = []
     done = 0
-    first = None
+    first: tuple[collections.Counter[str], dict[str, int]] | None = None
     while done < total:
         checkout_costs.latency_run(client, skus, 100, 1, f"m{done}")
         local.wait_until_idle(timeout=60)
         done += 100
         rss.append((done, rss_mb()))
         if done == 100:
-            tracemalloc.start(1)
-            first = tracemalloc.take_snapshot()
+            first = census(), held()
     assert first is not None
-    last = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    growth = [
-        (str(stat.traceback[0]).replace(str(common.REPO_ROOT) + "/", ""), stat.size_diff)
-        for stat in last.compare_to(first, "lineno")[:8]
-    ]
-    return {"rss": rss, "growth": growth}
+    objects, holds = census() - first[0], held()
+    per = max(1, done - 100)
+    return {
+        "rss": rss,
+        "objects": [(name, count / per) for name, count in objects.most_common(10)],
+        "held": {name: (first[1].get(name, 0), holds[name]) for name in holds},
+    }
 
 
 # ---------------------------------------------------------------------- the parent
@@ -241,12 +281,22 @@ def to_markdown(
             "",
             f"**Memory** (seam: {seam}, 1x): RSS after each 100 checkouts, MB: "
             + ", ".join(f"{v:.0f}" for _n, v in rss)
-            + f"; from checkout {n0} to {n1}: {per:.0f} KB per checkout. "
-            f"Largest tracemalloc growths between checkout 100 and {n1}:",
+            + f"; from checkout {n0} to {n1}: {per:.0f} KB per checkout (nothing traced).",
             "",
-            "| Allocated at | Growth KB |",
+            f"What the emulators held at checkout {n0} and at {n1}:",
+            "",
+            f"| Held | At {n0} | At {n1} | Per checkout |",
+            "|---|---:|---:|---:|",
+            *[
+                f"| {name} | {a:,} | {b:,} | {(b - a) / max(1, n1 - n0):,.1f} |"
+                for name, (a, b) in m["memory"]["held"].items()
+            ],
+            "",
+            f"Live objects that grew most from checkout {n0} to {n1} (by type, per checkout):",
+            "",
+            "| Type | Per checkout |",
             "|---|---:|",
-            *[f"| `{where}` | {size / 1024:.0f} |" for where, size in m["memory"]["growth"]],
+            *[f"| `{name}` | {count:.1f} |" for name, count in m["memory"]["objects"]],
         ]
     return "\n".join(lines) + "\n"
 

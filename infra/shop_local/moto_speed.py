@@ -55,6 +55,11 @@
    the message counts walk every message; SendMessage reads one (ContentBasedDeduplication)
    for every message, so sending to a backlog of n cost n. `_QueueAttributes` is the same
    mapping with each value computed when it is read.
+13. moto keeps every model instance it ever creates (`BaseModel.instances_tracked`, for its
+   dashboard and for S3's reset): every DynamoDB item a request copied or answered with, every
+   SQS message and stream record, long after it was deleted or trimmed, so memory grew by
+   ~400 KB a checkout. `_WeakInstances` is the same list of instances, held weakly: what moto
+   still holds elsewhere is still listed, the rest can go.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -77,11 +82,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto import backends as moto_backends
+from moto.core.common_models import BaseModel
 from moto.core.responses import ActionContext, ActionResult
 from moto.core.utils import camelcase_to_underscores, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
@@ -150,6 +157,7 @@ def install() -> None:
         stream_get=StreamShard.get,
         moto_modules=moto_backends.list_of_moto_modules,
         queue_attributes=SqsQueue.attributes,
+        model_new=BaseModel.__dict__["__new__"],
     )
     Table.query = _query  # type: ignore[method-assign]
     Table.scan = _scan  # type: ignore[method-assign]
@@ -167,6 +175,7 @@ def install() -> None:
     StreamShard.get = _stream_get  # type: ignore[method-assign]
     DynamoResult.execute_result = _dynamodb_answer  # type: ignore[method-assign,assignment]
     SqsQueue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
+    BaseModel.__new__ = staticmethod(_new_model)  # type: ignore[method-assign]
     modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
     moto_backends.list_of_moto_modules = lambda: modules
     _share_boto_clients()
@@ -215,6 +224,7 @@ def uninstall() -> None:
     DynamoResult.execute_result = ActionResult.execute_result  # type: ignore[method-assign]
     SqsQueue.attributes = _originals["queue_attributes"]  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _originals["moto_modules"]
+    BaseModel.__new__ = _originals["model_new"]  # type: ignore[method-assign]
     for module, original in _replaced_clients:
         module.boto_client_for = original
     _replaced_clients.clear()
@@ -929,6 +939,53 @@ def _stream_get(self: StreamShard, start: int, quantity: int) -> list[dict[str, 
         self, max(start, self.starting_sequence_number), quantity
     )
     return records
+
+
+# ---------------------------------------------------------------------- model instances
+class _WeakInstances:
+    """A model class's `instances_tracked`, holding its instances weakly (see 13): appended to
+    and iterated as moto does with the list."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._lock = threading.Lock()
+        self._refs: list[weakref.ref[Any]] = []
+        self._strong: list[Any] = []  # an instance that cannot be weakly referenced
+        self._prune_at = 64
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        with self._lock:
+            try:
+                self._refs.append(weakref.ref(instance))
+            except TypeError:
+                self._strong.append(instance)
+                return
+            if len(self._refs) >= self._prune_at:  # drop the dead ones, now and then
+                self._refs = [ref for ref in self._refs if ref() is not None]
+                self._prune_at = max(64, 2 * len(self._refs))
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            refs, strong = list(self._refs), list(self._strong)
+        yield from strong
+        for ref in refs:
+            instance = ref()
+            if instance is not None:
+                yield instance
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _new_model(cls: type, *args: Any, **kwargs: Any) -> Any:
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+    tracked = cls.__dict__.get("instances_tracked")
+    if not isinstance(tracked, _WeakInstances):  # moto's list, or one its reset put back
+        tracked = _WeakInstances(tracked or [])
+        cls.instances_tracked = tracked  # type: ignore[attr-defined]
+    tracked.append(instance)
+    return instance
 
 
 # ---------------------------------------------------------------------- moto's HTTP server

@@ -5,6 +5,7 @@ executions and stream iterators is bounded."""
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import os
@@ -1076,3 +1077,23 @@ def test_the_platform_s_streams_keep_few_records_once_their_pollers_delivered_th
     kept = sequence_numbers(streams, arn, shard_of(streams, arn))
     # Trimmed as records are added: those written after the pollers' last delivery stay too.
     assert 0 < len(kept) < moto_speed.KEEP_READ_STREAM_RECORDS + 20 < changes
+
+
+def test_moto_lists_the_items_it_still_holds_without_keeping_the_others_alive(
+    platform: LocalPlatform,
+) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    dynamodb = emulator_client(platform, "dynamodb")
+    table, _, _ = streamed_table(platform, "NEW_IMAGE")
+    for i in range(50):  # each request makes items of its own: copies, answers
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": "same"}, "n": {"N": str(i)}})
+        dynamodb.get_item(TableName=table, Key={"pk": {"S": "same"}})
+    gc.collect()
+    listed = [
+        i for i in Item.instances_tracked if "pk" in i.attrs and i.attrs["pk"].value == "same"
+    ]
+    # The stored item is still listed (moto's dashboard sees it); the 99 others are gone.
+    stored = [i for i in listed if i.attrs["n"].value == "49"]
+    assert stored
+    assert len(listed) < 10

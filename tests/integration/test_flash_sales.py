@@ -284,9 +284,12 @@ def test_200_shoppers_racing_for_20_units_give_exactly_20_winners_who_buy_at_the
             )
         )
     assert all(view["status"] == "SUCCEEDED" for view in outcomes.values()), outcomes
+    product_name = api.get(f"/flash-sales/{sale_id}").json()["name"]
+    assert product_name
     for user, outcome in outcomes.items():
         assert outcome["total"] == {"amount": SALE_PRICE, "currency": "GBP"}
         assert outcome["lines"][0]["unit_price"]["amount"] == SALE_PRICE
+        assert outcome["lines"][0]["name"] == product_name  # the order reads as bought
         (intent,) = intents_of(checkouts[user])
         assert charged_and_refunded(intent) == (SALE_PRICE, 0)
 

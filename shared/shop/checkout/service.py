@@ -159,7 +159,11 @@ def _flash_sale_snapshot(
     return SagaInput(
         checkout_id=checkout_id,
         user_id=user_id,
-        lines=[OrderLine(sku=sale["sku"], quantity=quantity, unit_price=price)],
+        lines=[
+            OrderLine(
+                sku=sale["sku"], name=sale.get("name", ""), quantity=quantity, unit_price=price
+            )
+        ],
         total=Money(amount=price.amount * quantity, currency=price.currency),
         payment_method=request.payment_method,
         shipping_address=request.shipping_address,

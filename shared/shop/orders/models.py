@@ -51,9 +51,9 @@ class OrderLine(BaseModel):
     sku: str
     quantity: Annotated[int, Field(ge=1)]
     unit_price: Money
-    # What the shopper saw in the cart, kept so that an order reads the same after the
-    # catalog renames or archives the product (empty on a flash sale's line, and on orders
-    # from before lines kept it).
+    # What the shopper saw in the cart (or the sale), kept so that an order reads the same
+    # after the catalog renames or archives the product (empty on orders from before lines
+    # kept it).
     name: str = Field(default="", max_length=500, description="the product's name when bought")
 
 
