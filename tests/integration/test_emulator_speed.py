@@ -1090,9 +1090,8 @@ def test_moto_lists_the_items_it_still_holds_without_keeping_the_others_alive(
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "same"}, "n": {"N": str(i)}})
         dynamodb.get_item(TableName=table, Key={"pk": {"S": "same"}})
     gc.collect()
-    listed = [
-        i for i in Item.instances_tracked if "pk" in i.attrs and i.attrs["pk"].value == "same"
-    ]
+    tracked: Any = Item.instances_tracked  # type: ignore[attr-defined]  # set by moto's metaclass
+    listed = [i for i in tracked if "pk" in i.attrs and i.attrs["pk"].value == "same"]
     # The stored item is still listed (moto's dashboard sees it); the 99 others are gone.
     stored = [i for i in listed if i.attrs["n"].value == "49"]
     assert stored
