@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
+
 SHOP = [sys.executable, "-m", "shop_local.cli"]
 
 
@@ -37,3 +39,13 @@ def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
             return result
         time.sleep(0.3)
     raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def available_now(url: str, sku: str) -> int | None:
+    """The SKU's stock now, or None if it is not stocked at all: `demo_stock` hashes any SKU,
+    so a product another test created looks like the demo's until the inventory says 404."""
+    response = requests.get(f"{url}/inventory/{sku}", timeout=30)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    return int(response.json()["available"])

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from demo_support import shop_token
+from demo_support import available_now, shop_token
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from shop_local.demo import demo_stock
@@ -238,8 +238,8 @@ def stocked_products(url: str, *, warehouses: int | None = None, count: int = 1)
             if not levels or (warehouses is not None and len(levels) != warehouses):
                 continue
             # Stock now, not as loaded: earlier runs on a kept demo shop may have sold some.
-            available = requests.get(f"{url}/inventory/{sku}", timeout=30).json()["available"]
-            if available < 15:
+            available = available_now(url, sku)
+            if available is None or available < 15:
                 continue
             found.append(product["product_id"])
             if len(found) == count:

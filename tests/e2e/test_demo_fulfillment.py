@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from demo_support import check_inventory, shop_token, until
+from demo_support import available_now, check_inventory, shop_token, until
 
 from shop_local.demo import demo_stock
 from shop_local.platform import control_headers
@@ -53,13 +53,18 @@ def one_of_each_warehouse(url: str) -> tuple[str, str]:
         ).json()
         for product in page["items"]:
             for variant in product["variants"]:
-                levels = {w: q for _, w, q in demo_stock(variant["sku"])}
-                if not levels:
-                    continue  # not the demo's (another test's product, stocked its own way)
-                if len(levels) == 1 and london is None:
-                    london = variant["sku"]
-                elif levels.get("wh-manchester", 0) > levels["wh-london"] and manchester is None:
-                    manchester = variant["sku"]
+                sku = variant["sku"]
+                levels = {w: q for _, w, q in demo_stock(sku)}
+                is_london = len(levels) == 1 and london is None
+                is_manchester = (
+                    levels.get("wh-manchester", 0) > levels["wh-london"] and manchester is None
+                )
+                if not (is_london or is_manchester) or available_now(url, sku) is None:
+                    continue  # `demo_stock` hashes any SKU: another test's product has none
+                if is_london:
+                    london = sku
+                else:
+                    manchester = sku
         cursor = page["cursor"]
         assert cursor, "the demo has SKUs of both kinds"
     return london, manchester
