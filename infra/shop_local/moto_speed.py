@@ -61,6 +61,16 @@
    ~400 KB a checkout. `_WeakInstances` is the same list of instances, held weakly: what moto
    still holds elsewhere is still listed, the rest can go.
 
+14. Per request, moto's server lists the methods of the handler's class (`inspect.getmembers`,
+   a few hundred members) to find the action's method, and draws a 52-character request id
+   one `random.choice` at a time: about a sixth of a GetItem's time in the server. The method
+   names are listed once per class; the id is drawn in one call, from the same alphabet.
+15. Requests to moto are signed with SigV4 (a canonical request, a payload hash, five HMACs),
+   and moto does not check signatures. Requests to this process's moto server carry the same
+   headers (`Authorization` with the credential scope moto reads the region, service and
+   account from, `X-Amz-Date`, the session token) with an unchecked signature; requests to
+   anything else are signed as before.
+
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
 """
@@ -74,11 +84,13 @@ import collections
 import collections.abc
 import contextlib
 import datetime
+import functools
 import hashlib
 import inspect
 import io
 import json
 import os
+import string
 import sys
 import threading
 import time
@@ -87,10 +99,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.auth
+import moto.core.responses as moto_responses
+from botocore.exceptions import NoCredentialsError
 from moto import backends as moto_backends
 from moto.core.common_models import BaseModel
 from moto.core.responses import ActionContext, ActionResult
-from moto.core.utils import camelcase_to_underscores, unix_time
+from moto.core.utils import camelcase_to_underscores, method_names_from_class, unix_time
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -106,6 +121,7 @@ from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
 from moto.dynamodb.responses import DynamoResult
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.moto_api._internal.moto_random import MotoRandom
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -158,6 +174,9 @@ def install() -> None:
         moto_modules=moto_backends.list_of_moto_modules,
         queue_attributes=SqsQueue.attributes,
         model_new=BaseModel.__dict__["__new__"],
+        method_names=moto_responses.method_names_from_class,  # type: ignore[attr-defined]
+        random_string=MotoRandom.get_random_string,
+        add_auth=botocore.auth.SigV4Auth.add_auth,
     )
     Table.query = _query  # type: ignore[method-assign]
     Table.scan = _scan  # type: ignore[method-assign]
@@ -176,6 +195,9 @@ def install() -> None:
     DynamoResult.execute_result = _dynamodb_answer  # type: ignore[method-assign,assignment]
     SqsQueue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
     BaseModel.__new__ = staticmethod(_new_model)  # type: ignore[method-assign]
+    moto_responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
+    MotoRandom.get_random_string = _random_string  # type: ignore[method-assign]
+    botocore.auth.SigV4Auth.add_auth = _add_auth
     modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
     moto_backends.list_of_moto_modules = lambda: modules
     _share_boto_clients()
@@ -225,6 +247,9 @@ def uninstall() -> None:
     SqsQueue.attributes = _originals["queue_attributes"]  # type: ignore[method-assign]
     moto_backends.list_of_moto_modules = _originals["moto_modules"]
     BaseModel.__new__ = _originals["model_new"]  # type: ignore[method-assign]
+    moto_responses.method_names_from_class = _originals["method_names"]  # type: ignore[attr-defined]
+    MotoRandom.get_random_string = _originals["random_string"]  # type: ignore[method-assign]
+    botocore.auth.SigV4Auth.add_auth = _originals["add_auth"]
     for module, original in _replaced_clients:
         module.boto_client_for = original
     _replaced_clients.clear()
@@ -667,6 +692,8 @@ def _entrypoint(self: ExecutionWorker) -> Any:
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 _replaced_clients: list[tuple[Any, Any]] = []
+# service -> what wraps the shared client of tasks of that service (see lambda_seam)
+task_client_wrappers: dict[str, Callable[[Any], Any]] = {}
 
 
 def _client_for(region: str, service: str, state_credentials: Any = None) -> Any:
@@ -678,8 +705,21 @@ def _client_for(region: str, service: str, state_credentials: Any = None) -> Any
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = boto_client.boto_client_for(region, service)
+            client = boto_client.boto_client_for(region, service)
+            wrap = task_client_wrappers.get(service)
+            client = _clients[key] = wrap(client) if wrap else client
         return client
+
+
+def use_task_client(service: str, wrap: Callable[[Any], Any] | None) -> None:
+    """Tasks of `service` get their shared client wrapped by `wrap` (None: as boto3 makes it)."""
+    with _clients_lock:
+        if wrap is None:
+            task_client_wrappers.pop(service, None)
+        else:
+            task_client_wrappers[service] = wrap
+        for key in [key for key in _clients if key[1] == service]:
+            del _clients[key]
 
 
 def _share_boto_clients() -> None:
@@ -988,6 +1028,40 @@ def _new_model(cls: type, *args: Any, **kwargs: Any) -> Any:
     return instance
 
 
+# ---------------------------------------------------------------------- per request
+@functools.cache
+def _method_names(clazz: type) -> list[str]:
+    return method_names_from_class(clazz)
+
+
+def _random_string(
+    self: MotoRandom, length: int = 20, include_digits: bool = True, lower_case: bool = False
+) -> str:
+    pool = string.ascii_letters + (string.digits if include_digits else "")
+    drawn = "".join(self.choices(pool, k=length))
+    return drawn.lower() if lower_case else drawn
+
+
+UNCHECKED_SIGNATURE = "0" * 64  # a SigV4 signature's length; moto reads the scope, not this
+_moto_origins: set[str] = set()  # "http://host:port/" of the moto servers of this process
+
+
+def _add_auth(self: botocore.auth.SigV4Auth, request: Any) -> None:
+    url = str(request.url)
+    if type(self) is not botocore.auth.SigV4Auth or not any(
+        url.startswith(origin) for origin in _moto_origins
+    ):
+        _originals["add_auth"](self, request)
+        return
+    if self.credentials is None:
+        raise NoCredentialsError()
+    request.context["timestamp"] = botocore.auth.get_current_datetime().strftime(
+        botocore.auth.SIGV4_TIMESTAMP
+    )
+    self._modify_request_before_signing(request)  # the date and token headers, as signed
+    self._inject_signature_to_request(request, UNCHECKED_SIGNATURE)
+
+
 # ---------------------------------------------------------------------- moto's HTTP server
 class KeepAliveRequestHandler(MotoRequestHandler):
     """moto's request handler with HTTP/1.1 keep-alive. Werkzeug's development server answers
@@ -1048,9 +1122,12 @@ class MotoServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     def start(self) -> None:
+        self._origin = f"http://{self._server.host}:{self._server.port}/"
+        _moto_origins.add(self._origin)
         self._thread.start()
 
     def stop(self) -> None:
+        _moto_origins.discard(self._origin)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -20,16 +20,24 @@ from typing import Any
 
 import moto
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from checkout_support import stocked_sku
 from moto import backends
+from moto.core.responses import BaseResponse
+from moto.core.utils import method_names_from_class
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
+from moto.moto_api._internal import mock_random
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from helpers import Api, emulator_client, unique
-from shop_local import moto_speed
+from shop_local import lambda_seam, moto_speed
 from shop_local.platform import LocalPlatform
+from shop_local.provision import REGION
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 GROUPS = ("red", "green", "blue")
@@ -1096,3 +1104,140 @@ def test_moto_lists_the_items_it_still_holds_without_keeping_the_others_alive(
     stored = [i for i in listed if i.attrs["n"].value == "49"]
     assert stored
     assert len(listed) < 10
+
+
+# ---------------------------------------------------------------------- Step Functions -> Lambda
+def _answers(response: dict[str, Any]) -> tuple[int, str | None, Any]:
+    return (
+        response["StatusCode"],
+        response.get("FunctionError"),
+        json.loads(response["Payload"].read()),
+    )
+
+
+@pytest.fixture
+def lambda_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Lambda API actions moto's server answers from here on."""
+    seen: list[str] = []
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        if getattr(self, "service_name", "") == "awslambda":
+            seen.append(str(self._get_action()))
+        return original(self)
+
+    monkeypatch.setattr(BaseResponse, "call_action", call_action)
+    return seen
+
+
+def test_a_task_invokes_a_template_function_in_process_with_the_answer_of_moto_s_lambda_api(
+    platform: LocalPlatform, lambda_requests: list[str]
+) -> None:
+    lambda_api = emulator_client(platform, "lambda")
+    task_client = moto_speed._client_for(REGION, "lambda")
+    assert isinstance(task_client, lambda_seam.TaskLambdaClient)
+    unsigned_api_call = {"httpMethod": "GET", "path": "/checkout/chk-x", "headers": {}}
+    cases = [
+        ("GetCheckoutFunction", unsigned_api_call),  # answers: 401 without a token
+        ("RecordCheckoutOutcomeFunction", {}),  # raises: no checkout in the event
+    ]
+    for logical_id, event in cases:
+        name = platform.functions.names[logical_id]
+        payload = json.dumps(event).encode()
+        over_http = _answers(lambda_api.invoke(FunctionName=name, Payload=payload))
+        lambda_requests.clear()
+        in_process = _answers(task_client.invoke(FunctionName=name, Payload=payload))
+        assert lambda_requests == []  # moto's Lambda API was not asked
+        assert in_process[:2] == over_http[:2]
+        assert in_process[2].keys() == over_http[2].keys()
+        assert in_process[2].get("errorType") == over_http[2].get("errorType")
+    assert _answers(task_client.invoke(FunctionName=platform.functions.names[cases[1][0]]))[1] == (
+        "Unhandled"
+    )
+    lambda_requests.clear()
+    other = {"FunctionName": "not-a-function-of-the-template", "Payload": b"{}"}
+    assert task_client.invoke(**other)["StatusCode"] == lambda_api.invoke(**other)["StatusCode"]
+    assert lambda_requests == ["Invoke", "Invoke"]  # a function the template lacks: moto's API
+
+
+def test_a_task_s_failing_function_is_retried_and_caught_by_its_error_type_in_process(
+    platform: LocalPlatform, lambda_requests: list[str]
+) -> None:
+    arn = (
+        f"arn:aws:lambda:{REGION}:123456789012:function:"
+        + (platform.functions.names["RecordCheckoutOutcomeFunction"])
+    )
+    sfn, machine_arn = machine(
+        platform,
+        {
+            "Comment": unique("lambda-in-process"),
+            "StartAt": "Record",
+            "States": {
+                "Record": {
+                    "Type": "Task",
+                    "Resource": arn,
+                    "Retry": [
+                        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}
+                    ],
+                    "Catch": [
+                        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}
+                    ],
+                    "End": True,
+                },
+                "Caught": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    lambda_requests.clear()
+    described, events = run(sfn, machine_arn, {})
+    assert described["status"] == "SUCCEEDED"
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] not in ("", "States.TaskFailed", "Lambda.Unknown")  # the handler's type
+    assert events.count("LambdaFunctionFailed") == 2  # the attempt and its retry
+    assert lambda_requests == []
+
+
+# ---------------------------------------------------------------------- per request
+def test_moto_finds_an_action_s_method_in_a_list_made_once_per_class() -> None:
+    listed = moto_speed._method_names(DynamoHandler)
+    assert listed == method_names_from_class(DynamoHandler)
+    assert {"get_item", "transact_write_items", "call_action"} <= set(listed)
+    assert moto_speed._method_names(DynamoHandler) is listed  # made once, then kept
+
+
+def test_request_ids_are_drawn_from_moto_s_alphabet_at_their_length() -> None:
+    ids = {mock_random.get_random_string(length=52) for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 52 and i.isalnum() and i.isascii() for i in ids)
+    assert any(c.isdigit() for i in ids for c in i)
+    assert any(c.islower() for i in ids for c in i)
+    lower = mock_random.get_random_string(length=8, include_digits=False, lower_case=True)
+    assert lower.isalpha()
+    assert lower.islower()
+    assert len(lower) == 8
+
+
+def _signed(url: str) -> AWSRequest:
+    request = AWSRequest(method="POST", url=url, data=b'{"TableName": "t"}', headers={})
+    credentials = Credentials("AKIDLOCAL", "secret", "session-token")
+    SigV4Auth(credentials, "dynamodb", "eu-west-1").add_auth(request)
+    return request
+
+
+def test_requests_to_moto_carry_its_scope_unsigned_and_requests_elsewhere_are_signed(
+    platform: LocalPlatform,
+) -> None:
+    to_moto = _signed(platform.endpoint + "/")
+    elsewhere = _signed("https://dynamodb.eu-west-1.amazonaws.com/")
+    for request in (to_moto, elsewhere):
+        authorization = request.headers["Authorization"]
+        assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDLOCAL/")
+        assert "/eu-west-1/dynamodb/aws4_request, SignedHeaders=" in authorization
+        assert request.headers["X-Amz-Security-Token"] == "session-token"
+        assert request.headers["X-Amz-Date"]
+    assert to_moto.headers["Authorization"].endswith("Signature=" + moto_speed.UNCHECKED_SIGNATURE)
+    signature = elsewhere.headers["Authorization"].rsplit("Signature=", 1)[1]
+    assert len(signature) == 64
+    assert signature != moto_speed.UNCHECKED_SIGNATURE
+    # moto still reads region, service and account from it: the platform's own tables answer.
+    assert emulator_client(platform, "dynamodb").list_tables()["TableNames"]
