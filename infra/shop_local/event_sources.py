@@ -34,6 +34,7 @@ from shop_local.moto_speed import (
     stopped_reading_stream,
     stream_writes,
     table_of,
+    wait_for_queue_messages,
     wait_for_stream_writes,
 )
 from shop_local.persistence import StreamCheckpoints
@@ -47,6 +48,7 @@ SQS_MAX_BATCH = {"standard": 10_000, "fifo": 10}
 SQS_RECEIVE_MAX = 10  # ReceiveMessage returns at most 10 messages a call
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024  # a synchronous invocation's request
 SQS_MESSAGE_LIMIT = 256 * 1024
+IDLE_WAIT_SECONDS = 1.0  # an idle poller's wait for a message before it looks again
 
 
 class EventSource(threading.Thread):
@@ -213,6 +215,13 @@ class SqsPoller(EventSource):
             if messages and remaining <= 0 and self.batching_window:
                 break
             wait = self.wait_seconds if not messages else max(0, min(int(remaining), 20))
+            if not messages:
+                # Ask only once a receive would hand out a message (moto_speed 16).
+                ready = wait_for_queue_messages(self.queue_arn, IDLE_WAIT_SECONDS)
+                if ready is False:
+                    return messages
+                if ready:
+                    wait = 0
             received = sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(SQS_RECEIVE_MAX, self.batch_size - len(messages)),
@@ -234,7 +243,13 @@ class SqsPoller(EventSource):
             if not self.batching_window and (not received or self.batch_size <= SQS_RECEIVE_MAX):
                 break  # no window: what the queue has now is the batch
             # Let the batch fill before asking again: a receive returns as soon as one
-            # message is there, and asking at once would cost a request per message.
+            # message is there, and asking at once would cost a request per message. And ask
+            # only if the window brings another one.
+            ready = wait_for_queue_messages(
+                self.queue_arn, max(0.0, window_ends - time.monotonic())
+            )
+            if ready is False:
+                break
             self.stopping.wait(min(0.1, max(0.0, window_ends - time.monotonic())))
         return messages
 

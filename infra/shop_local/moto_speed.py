@@ -70,6 +70,10 @@
    headers (`Authorization` with the credential scope moto reads the region, service and
    account from, `X-Amz-Date`, the session token) with an unchecked signature; requests to
    anything else are signed as before.
+16. SQS event source pollers long-polled each queue once a second at idle (about 40 poller
+   threads: 40 receives a second with nothing to do), and inside a batching window asked again
+   every 0.1 s. `wait_for_queue_messages` waits on the queue's own condition (moto notifies it
+   on every send) until a receive would hand out a message, so a poller asks only then.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -129,7 +133,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.sqs.models import Message as SqsMessage
 from moto.sqs.models import Queue as SqsQueue
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import SQSBackend, sqs_backends
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -895,6 +899,27 @@ class _QueueAttributes(collections.abc.Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+def wait_for_queue_messages(queue_arn: str, timeout: float) -> bool | None:
+    """Wait until the standard queue holds a message a receive would hand out (visible, not
+    delayed), for up to `timeout` seconds: whether it does. None when that cannot be told here
+    (moto_speed is off, or the queue is FIFO or not in this process's moto): poll instead.
+    A message that becomes visible again, or whose delay ends, wakes no one: it is seen when
+    the wait times out, as moto's own long poll sees it."""
+    if not _installed:
+        return None
+    _arn, _aws, _sqs, region, account, name = queue_arn.split(":", 5)
+    queue = sqs_backends[account][region].queues.get(name)
+    if queue is None or queue.fifo_queue:
+        return None
+    condition: threading.Condition = queue._messages_lock
+
+    def receivable() -> bool:
+        return any(m.visible and not m.delayed for m in queue._messages)
+
+    with condition:
+        return condition.wait_for(receivable, timeout=max(0.0, timeout))
 
 
 _stream_written = threading.Condition()

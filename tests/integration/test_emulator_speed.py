@@ -1241,3 +1241,101 @@ def test_requests_to_moto_carry_its_scope_unsigned_and_requests_elsewhere_are_si
     assert signature != moto_speed.UNCHECKED_SIGNATURE
     # moto still reads region, service and account from it: the platform's own tables answer.
     assert emulator_client(platform, "dynamodb").list_tables()["TableNames"]
+
+
+# ---------------------------------------------------------------------- SQS pollers
+def _queue(platform: LocalPlatform, fifo: bool = False) -> tuple[Any, str, str]:
+    sqs = emulator_client(platform, "sqs")
+    name = unique("speed-queue") + (".fifo" if fifo else "")
+    attributes = {"FifoQueue": "true"} if fifo else {}
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return sqs, url, arn
+
+
+def test_a_queue_wait_ends_once_a_receive_would_hand_out_a_message(
+    platform: LocalPlatform,
+) -> None:
+    sqs, url, arn = _queue(platform)
+    assert moto_speed.wait_for_queue_messages(arn, 0.1) is False  # empty
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        waiting = pool.submit(moto_speed.wait_for_queue_messages, arn, 30.0)
+        time.sleep(0.2)
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        assert waiting.result() is True
+        assert time.monotonic() - started < 25  # woken by the send, not by the timeout
+    received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"]
+    assert moto_speed.wait_for_queue_messages(arn, 0.1) is False  # in flight: none to hand out
+    sqs.change_message_visibility(
+        QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    assert moto_speed.wait_for_queue_messages(arn, 0.1) is True  # visible again
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=30)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
+    assert moto_speed.wait_for_queue_messages(arn, 0.1) is False  # delayed: not yet
+    _sqs, _url, fifo_arn = _queue(platform, fifo=True)
+    assert moto_speed.wait_for_queue_messages(fifo_arn, 0.1) is None  # FIFO: pollers poll
+    assert moto_speed.wait_for_queue_messages(arn + "-absent", 0.1) is None
+
+
+class _Recipient:
+    """Stands in for the functions a poller delivers to: keeps each batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.delivered = threading.Event()
+
+    def invoke(self, _function: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.batches.append([record["body"] for record in event["Records"]])
+        self.delivered.set()
+        return {"batchItemFailures": []}
+
+
+def test_an_idle_poller_asks_nothing_and_a_sent_message_is_delivered(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shop_local.event_sources import SqsPoller
+
+    sqs, url, arn = _queue(platform)
+    receives: list[str] = []
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        if self._get_action() == "ReceiveMessage" and url.endswith(
+            str(json.loads(self.body or "{}").get("QueueUrl", "")).rsplit("/", 1)[-1]
+        ):
+            receives.append(url)
+        return original(self)
+
+    monkeypatch.setattr(BaseResponse, "call_action", call_action)
+    recipient = _Recipient()
+    poller = SqsPoller(
+        recipient,  # type: ignore[arg-type]
+        "QuietFunction",
+        url,
+        arn,
+        batch_size=10,
+        batching_window=1.0,
+        max_concurrency=2,
+        report_failures=True,
+    )
+    poller.start()
+    try:
+        time.sleep(2.5)  # two pollers, idle: more than two of moto's one-second long polls
+        assert receives == []
+        sqs.send_message(QueueUrl=url, MessageBody="first")
+        assert recipient.delivered.wait(15)
+        assert recipient.batches == [["first"]]
+        assert 1 <= len(receives) <= 2  # the receive, and at most one more in the window
+    finally:
+        poller.stop()
+        poller.join(5)
+    assert (
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+        == "0"
+    )
