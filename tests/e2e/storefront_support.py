@@ -88,6 +88,12 @@ class Storefront:
         page = self.page
         account = page.locator("#account")
         account.get_by_role("link", name="Sign in").click()
+        # The link goes to #/sign-in?next=...: fill the form that route renders, not the one
+        # of the page before it (from the sign-in page itself, a slow re-render emptied it).
+        page.wait_for_function(
+            "() => window.location.hash.startsWith('#/sign-in?next=')"
+            " && document.getElementById('main').dataset.route === window.location.hash"
+        )
         page.get_by_label("Username").fill(username)
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#who")).to_have_text(username)
