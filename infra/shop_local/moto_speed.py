@@ -74,6 +74,12 @@
    threads: 40 receives a second with nothing to do), and inside a batching window asked again
    every 0.1 s. `wait_for_queue_messages` waits on the queue's own condition (moto notifies it
    on every send) until a receive would hand out a message, so a poller asks only then.
+17. HTTP headers: both ends of every request to moto parse headers with `http.client`'s
+   `parse_headers`, which hands them to the e-mail parser (a feed parser, a policy, a defect
+   list: about 6% of a GetItem's round trip). `_parse_headers` builds the same `HTTPMessage`
+   directly for the plain case (one `Name: value` per line, names of printable characters,
+   no folded lines, no stray CR, a blank line at the end) and leaves anything else to the
+   e-mail parser, so every message is what `parse_headers` makes of it.
 
 The platform installs this once, beside moto_fidelity (whose lock serializes DynamoDB requests);
 tests/integration/test_emulator_speed.py checks that the answers are the same as moto's.
@@ -90,10 +96,12 @@ import contextlib
 import datetime
 import functools
 import hashlib
+import http.client
 import inspect
 import io
 import json
 import os
+import re
 import string
 import sys
 import threading
@@ -181,6 +189,7 @@ def install() -> None:
         method_names=moto_responses.method_names_from_class,  # type: ignore[attr-defined]
         random_string=MotoRandom.get_random_string,
         add_auth=botocore.auth.SigV4Auth.add_auth,
+        parse_headers=http.client.parse_headers,
     )
     Table.query = _query  # type: ignore[method-assign]
     Table.scan = _scan  # type: ignore[method-assign]
@@ -202,6 +211,7 @@ def install() -> None:
     moto_responses.method_names_from_class = _method_names  # type: ignore[attr-defined]
     MotoRandom.get_random_string = _random_string  # type: ignore[method-assign]
     botocore.auth.SigV4Auth.add_auth = _add_auth
+    http.client.parse_headers = _parse_headers  # type: ignore[assignment]
     modules = tuple(moto_backends.list_of_moto_modules())  # the installed package's folders
     moto_backends.list_of_moto_modules = lambda: modules
     _share_boto_clients()
@@ -254,6 +264,7 @@ def uninstall() -> None:
     moto_responses.method_names_from_class = _originals["method_names"]  # type: ignore[attr-defined]
     MotoRandom.get_random_string = _originals["random_string"]  # type: ignore[method-assign]
     botocore.auth.SigV4Auth.add_auth = _originals["add_auth"]
+    http.client.parse_headers = _originals["parse_headers"]
     for module, original in _replaced_clients:
         module.boto_client_for = original
     _replaced_clients.clear()
@@ -1085,6 +1096,25 @@ def _add_auth(self: botocore.auth.SigV4Auth, request: Any) -> None:
     )
     self._modify_request_before_signing(request)  # the date and token headers, as signed
     self._inject_signature_to_request(request, UNCHECKED_SIGNATURE)
+
+
+_PLAIN_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n\Z")
+
+
+def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
+    lines = http.client._read_headers(fp)  # type: ignore[attr-defined]
+    if lines[-1] not in (b"\r\n", b"\n"):
+        return http.client._parse_header_lines(lines, _class)  # type: ignore[attr-defined]
+    headers: list[tuple[str, str]] = []
+    for line in lines[:-1]:
+        plain = _PLAIN_HEADER.match(line.decode("iso-8859-1"))
+        if plain is None:
+            return http.client._parse_header_lines(lines, _class)  # type: ignore[attr-defined]
+        headers.append((plain[1], plain[2]))
+    message = _class()
+    message._headers = headers  # type: ignore[attr-defined]
+    message._payload = ""  # type: ignore[attr-defined]  # the parser's: nothing after them
+    return message
 
 
 # ---------------------------------------------------------------------- moto's HTTP server

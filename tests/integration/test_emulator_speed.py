@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import http.client
+import io
 import json
 import os
 import random
@@ -1339,3 +1340,51 @@ def test_an_idle_poller_asks_nothing_and_a_sent_message_is_delivered(
         ]["ApproximateNumberOfMessages"]
         == "0"
     )
+
+
+HEADER_BLOCKS = [
+    b"Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n"
+    b"Content-Length: 42\r\n\r\n",
+    b"x-dup: 1\r\nx-dup: 2\r\nEmpty:\r\nSpaced:   \t value with trailing space  \r\n\r\n",
+    b"Unix: line endings\nAre: fine\n\n",
+    b"Folded: first\r\n  second line\r\nNext: x\r\n\r\n",  # a folded header: the e-mail parser's
+    b"Stray: a\rb\r\nNext: y\r\n\r\n",  # a CR inside a value splits the line for it
+    b"No colon here\r\nAfter: z\r\n\r\n",  # a defect, and what follows is the payload
+    b"Bad Name: x\r\nOther: y\r\n\r\n",
+    b"From someone\r\nSubject: x\r\n\r\n",
+    b":empty-name\r\n\r\n",
+    b"Latin: caf\xe9\r\n\r\n",
+    b"Cut: off before the blank line\r\n",  # the stream ended inside the headers
+    b"\r\n",  # no headers at all
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS, ids=[str(i) for i in range(len(HEADER_BLOCKS))])
+def test_headers_are_parsed_into_the_message_the_e_mail_parser_makes(block: bytes) -> None:
+    parsed = moto_speed._parse_headers(io.BytesIO(block + b"the body"))
+    original = moto_speed._originals["parse_headers"](io.BytesIO(block + b"the body"))
+    assert type(parsed) is type(original)
+    assert _comparable(parsed) == _comparable(original)
+
+
+def _comparable(message: Any) -> dict[str, Any]:
+    """A message's state, with its defects by type (defect objects compare by identity)."""
+    return {**vars(message), "defects": [type(d) for d in message.defects]}
+
+
+def test_plain_headers_do_not_go_through_the_e_mail_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: Any) -> Any:
+        raise AssertionError("the e-mail parser was asked")
+
+    monkeypatch.setattr(http.client, "_parse_header_lines", refuse)
+    for block in HEADER_BLOCKS[:3]:
+        assert moto_speed._parse_headers(io.BytesIO(block)).get("x-amz-target") in (
+            None,
+            "DynamoDB_20120810.GetItem",
+        )
+
+
+def test_the_servers_and_clients_of_this_process_parse_headers_this_way() -> None:
+    assert http.client.parse_headers is moto_speed._parse_headers
