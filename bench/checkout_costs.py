@@ -552,6 +552,22 @@ class Client:
                 )
             return self.tokens[(user, admin)]
 
+    def send(
+        self,
+        method: str,
+        path: str,
+        user: str,
+        *,
+        admin: bool = False,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """One request, its response whatever the status."""
+        sent = {"Authorization": f"Bearer {self.token(user, admin)}", **(headers or {})}
+        return self._session().request(
+            method, self.local.url + path, json=body, headers=sent, timeout=self.timeout
+        )
+
     def call(
         self,
         method: str,
@@ -563,10 +579,7 @@ class Client:
         headers: dict[str, str] | None = None,
         expect: int = 200,
     ) -> dict[str, Any]:
-        sent = {"Authorization": f"Bearer {self.token(user, admin)}", **(headers or {})}
-        response = self._session().request(
-            method, self.local.url + path, json=body, headers=sent, timeout=self.timeout
-        )
+        response = self.send(method, path, user, admin=admin, body=body, headers=headers)
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
         result: dict[str, Any] = response.json()
