@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -76,6 +77,12 @@ def git_revision() -> str:
 
 
 # ---------------------------------------------------------------------- statistics
+def cpu_seconds() -> float:
+    """CPU this process has used so far, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentile(values: list[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     ordered = sorted(values)

@@ -14,25 +14,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
-import socket
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from shop import aws
 from shop_local import moto_speed
-from shop_local.platform import use_emulator
+from shop_local.platform import free_port, use_emulator
 
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
+    import bench.common as common
+else:  # run as `python bench/NAME.py`, with this folder first on sys.path
+    import common
 
 
 def main() -> int:
@@ -59,11 +52,11 @@ def main() -> int:
         gets: list[float] = []
         updates: list[float] = []
         for _ in range(args.rounds):
-            started = cpu_seconds()
+            started = common.cpu_seconds()
             for _ in range(args.requests):
                 dynamodb.get_item(TableName="cost", Key=key)
-            gets.append((cpu_seconds() - started) / args.requests * 1000)
-            started = cpu_seconds()
+            gets.append((common.cpu_seconds() - started) / args.requests * 1000)
+            started = common.cpu_seconds()
             for _ in range(args.requests // 2):
                 dynamodb.update_item(
                     TableName="cost",
@@ -71,7 +64,7 @@ def main() -> int:
                     UpdateExpression="SET v = v + :one",
                     ExpressionAttributeValues={":one": {"N": "1"}},
                 )
-            updates.append((cpu_seconds() - started) / (args.requests // 2) * 1000)
+            updates.append((common.cpu_seconds() - started) / (args.requests // 2) * 1000)
             time.sleep(0.1)
         print(f"moto_speed installed: {moto_speed.installed()}")
         print(f"GetItem rounds, ms CPU each: {', '.join(f'{g:.3f}' for g in gets)}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
     import bench.checkout_costs as checkout_costs
+    import bench.common as common
 else:  # run as `python bench/NAME.py`, with this folder first on sys.path
     import checkout_costs
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    import common
 
 
 def one_run(checkouts: int) -> tuple[float, float]:
@@ -43,9 +39,9 @@ def one_run(checkouts: int) -> tuple[float, float]:
             client = checkout_costs.Client(local)
             skus = checkout_costs.stock_skus(client, f"seq-{time.monotonic_ns()}")
             checkout_costs.latency_run(client, skus, 3, 1, "warmup")
-            started = cpu_seconds()
+            started = common.cpu_seconds()
             run = checkout_costs.latency_run(client, skus, checkouts, 1, "measured")
-            cpu = (cpu_seconds() - started) / checkouts * 1000
+            cpu = (common.cpu_seconds() - started) / checkouts * 1000
             return run.p(50), cpu
         finally:
             local.stop()

@@ -5,7 +5,7 @@ does (the `x-amz-function-error` header, `errorType` in the payload), so that th
 Retry and Catch see the handler's own error type.
 
 moto's Step Functions reached that backend through its own Lambda API, over HTTP: a request
-a task (~2 ms of botocore and moto's server, eight times a checkout, all on the saga's path).
+per task (~2 ms of botocore and moto's server, eight times a checkout, all on the saga's path).
 On AWS that hop is inside the service. `TaskLambdaClient` takes it in process for the
 template's functions, to the same backend invoke with the same answer; anything else (another
 function, an asynchronous invoke) still goes through moto's API."""
@@ -23,6 +23,14 @@ from shop_local.functions import FunctionError, LocalFunctions
 
 _original_invoke = LambdaSimpleBackend.invoke
 RESPONSE_LIMIT = 6_000_000  # bytes; moto's Lambda API answers Function.ResponseSizeTooLarge past it
+
+
+def of_template(functions: LocalFunctions, function_name: str) -> bool:
+    try:
+        functions.logical_id(function_name)
+    except KeyError:
+        return False
+    return True
 
 
 def answer(functions: LocalFunctions, function_name: str, body: Any) -> tuple[bytes, bool]:
@@ -52,7 +60,7 @@ class TaskLambdaClient:
     def invoke(self, **parameters: Any) -> dict[str, Any]:
         name = str(parameters.get("FunctionName", ""))
         synchronous = parameters.get("InvocationType", "RequestResponse") == "RequestResponse"
-        if not synchronous or "Qualifier" in parameters or not self._known(name):
+        if not synchronous or "Qualifier" in parameters or not of_template(self._functions, name):
             return dict(self._client.invoke(**parameters))
         body = parameters.get("Payload") or b""
         payload, failed = answer(self._functions, name, body)
@@ -76,13 +84,6 @@ class TaskLambdaClient:
             response["FunctionError"] = "Unhandled"
         return response
 
-    def _known(self, name: str) -> bool:
-        try:
-            self._functions.logical_id(name)
-        except KeyError:
-            return False
-        return True
-
 
 def install(functions: LocalFunctions) -> None:
     def invoke(
@@ -93,9 +94,7 @@ def install(functions: LocalFunctions) -> None:
         headers: Any,
         response_headers: Any,
     ) -> bytes | str | None:
-        try:
-            functions.logical_id(function_name)
-        except KeyError:
+        if not of_template(functions, function_name):
             return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
         payload, failed = answer(functions, function_name, body)
         if failed:

@@ -708,7 +708,7 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 _replaced_clients: list[tuple[Any, Any]] = []
 # service -> what wraps the shared client of tasks of that service (see lambda_seam)
-task_client_wrappers: dict[str, Callable[[Any], Any]] = {}
+_task_client_wrappers: dict[str, Callable[[Any], Any]] = {}
 
 
 def _client_for(region: str, service: str, state_credentials: Any = None) -> Any:
@@ -721,7 +721,7 @@ def _client_for(region: str, service: str, state_credentials: Any = None) -> Any
         client = _clients.get(key)
         if client is None:
             client = boto_client.boto_client_for(region, service)
-            wrap = task_client_wrappers.get(service)
+            wrap = _task_client_wrappers.get(service)
             client = _clients[key] = wrap(client) if wrap else client
         return client
 
@@ -730,9 +730,9 @@ def use_task_client(service: str, wrap: Callable[[Any], Any] | None) -> None:
     """Tasks of `service` get their shared client wrapped by `wrap` (None: as boto3 makes it)."""
     with _clients_lock:
         if wrap is None:
-            task_client_wrappers.pop(service, None)
+            _task_client_wrappers.pop(service, None)
         else:
-            task_client_wrappers[service] = wrap
+            _task_client_wrappers[service] = wrap
         for key in [key for key in _clients if key[1] == service]:
             del _clients[key]
 
