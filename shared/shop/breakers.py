@@ -11,9 +11,10 @@ circuit_breaker`), its state in `CircuitsTable`: shared by every instance, writt
 transition (the healthy path only reads it, at most every `CIRCUIT_STATE_CACHE_SECONDS`).
 What this module adds is the shop's side of it:
 
-- a timeout on every guarded call, enforced here: a read that has not answered by then is
-  abandoned (its thread finishes on its own) and counted as a failure, so a slow dependency
-  costs a caller at most its timeout, and nothing once its circuit is open;
+- a timeout on every guarded call, enforced here and counted from when the call is made: a
+  read that has not answered by then is abandoned (its thread finishes on its own) and
+  counted as a failure, so a slow dependency costs a caller at most its timeout (twice it
+  while every slot is held by calls it has not answered), and nothing once its circuit is open;
 - which errors count (the dependency's own unavailability, never a business answer such as
   a declined card or an unknown product);
 - one error for "unavailable or open", the dependency's own (`DependencyUnavailable`,
@@ -26,9 +27,10 @@ docs/operations.md lists them.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CallTimedOut
 from contextvars import copy_context
 from dataclasses import dataclass
@@ -114,6 +116,23 @@ def _calls(dependency: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(_CALLS_IN_FLIGHT, thread_name_prefix=f"call-{dependency}")
 
 
+class _Answered:
+    """How many calls to a dependency have come back (answered or failed) in this instance."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+@cache
+def _answered(dependency: str) -> _Answered:
+    return _Answered()
+
+
 def _config(dependency: Dependency) -> CircuitBreakerConfig:
     return CircuitBreakerConfig(
         failure_threshold=FAILURES_TO_OPEN,
@@ -154,13 +173,37 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
     # The call in the invocation's own context: locally, that is the function's environment
     # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
     attempt = in_current_trace(partial(_attempt, dependency, call))
-    future = _calls(dependency.name).submit(copy_context().run, attempt)
+    began = Future[float]()  # when the call left for the dependency
+    answered = _answered(dependency.name)
+
+    def timed_attempt() -> T:
+        began.set_result(time.monotonic())
+        try:
+            return attempt()
+        finally:
+            answered.add()
+
+    timeout = dependency.timeout()
+    future = _calls(dependency.name).submit(copy_context().run, timed_attempt)
+    # The deadline is the dependency's: it runs from the moment the call is made, not while
+    # it waits for one of this instance's slots (one Lambda instance serves one request at a
+    # time; the local platform's one process serves a crowd from the same pool). A wait for a
+    # slot fails only when the dependency answered none of the calls holding them within the
+    # timeout: that is its slowness.
+    while True:
+        before = answered.count
+        try:
+            started = began.result(timeout=timeout)
+            break
+        except CallTimedOut:
+            if answered.count == before and future.cancel():
+                raise DependencyTimedOut(
+                    f"{dependency.name}: {_CALLS_IN_FLIGHT} calls unanswered for {timeout} s"
+                ) from None
     try:
-        return future.result(timeout=dependency.timeout())
+        return future.result(timeout=max(0.0, started + timeout - time.monotonic()))
     except CallTimedOut:
-        raise DependencyTimedOut(
-            f"{dependency.name} did not answer within {dependency.timeout()} s"
-        ) from None
+        raise DependencyTimedOut(f"{dependency.name} did not answer within {timeout} s") from None
 
 
 def call[T](dependency: Dependency, function: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ circuits, the saga, localstripe.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from search_support import create_product, search, until_indexed, word
 from helpers import Api, assert_error, emulator_client, unique
 from shop import breakers, faults
 from shop.breakers import FAILURES_TO_OPEN, Dependency
+from shop.errors import DependencyUnavailable
 from shop.inventory.audit import audit
 from shop_local.platform import LocalPlatform
 
@@ -278,6 +280,53 @@ def test_the_cart_shows_last_known_prices_with_their_age_while_the_catalog_is_fa
     assert recovered["degraded"] is False
     assert recovered["lines"] == cart["lines"]
     assert stored_state(platform, breakers.CATALOG) == "CLOSED"
+
+
+# ----------------------------------------------------------------------------- the deadline
+def test_calls_waiting_for_a_slot_are_not_counted_as_the_dependency_being_slow(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crowd in one instance (the local platform serves every request from one process)
+    queues for the instance's call slots. The deadline is the dependency's: three waves of
+    calls that each answer in 0.3 s, within the 0.5 s timeout, all succeed, the later waves
+    after waiting their turn."""
+    monkeypatch.setenv("CIRCUITS_TABLE", platform.environment["CIRCUITS_TABLE"])
+    crowd = Dependency(unique("crowd"), 0.5, DependencyUnavailable)
+    calls = breakers._CALLS_IN_FLIGHT * 3
+
+    def read() -> str:
+        time.sleep(0.3)
+        return "answered"
+
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(lambda _: breakers.call(crowd, read), range(calls)))
+    assert answers == ["answered"] * calls
+    assert not circuit_support.disturbed()
+
+
+def test_a_caller_finding_every_slot_held_by_unanswered_calls_fails_within_twice_the_timeout(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CIRCUITS_TABLE", platform.environment["CIRCUITS_TABLE"])
+    hanging = Dependency(unique("hanging"), 0.5, DependencyUnavailable)
+    answer = threading.Event()
+    with ThreadPoolExecutor(breakers._CALLS_IN_FLIGHT) as pool:
+        held = [
+            pool.submit(breakers.call, hanging, lambda: answer.wait(30))
+            for _ in range(breakers._CALLS_IN_FLIGHT)
+        ]
+        time.sleep(0.1)  # every slot taken
+        try:
+            started = time.monotonic()
+            with pytest.raises(DependencyUnavailable):
+                breakers.call(hanging, lambda: True)
+            seconds = time.monotonic() - started
+            for call in held:
+                with pytest.raises(DependencyUnavailable):
+                    call.result()
+        finally:
+            answer.set()
+    assert seconds < 2 * hanging.timeout() + SLACK_SECONDS
 
 
 # ----------------------------------------------------------------------------- load shedding
