@@ -64,6 +64,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 from shop import aws
 from shop_local import moto_fidelity
+from shop_local.functions import current_function
 from shop_local.platform import LocalPlatform
 
 if TYPE_CHECKING:  # mypy knows this folder as the namespace package `bench`
@@ -355,12 +356,10 @@ class Window:
     seconds: float = 0.0
 
 
-_local = threading.local()
-
-
 def current_origin() -> str:
-    stack: list[str] = getattr(_local, "stack", [])
-    return stack[-1] if stack else ""
+    """The function whose invocation is running here (it runs on a thread of its own, and
+    its context follows it into the pools it hands work to), "" outside any."""
+    return current_function() or ""
 
 
 class Recorder:
@@ -419,14 +418,11 @@ def probes(local: LocalPlatform, recorder: Recorder) -> Iterator[None]:
 
     def invoke(name_or_arn: str, event: Any) -> Any:
         logical_id = functions.logical_id(name_or_arn)
-        stack = _local.__dict__.setdefault("stack", [])
-        stack.append(logical_id)
         started = time.perf_counter()
         try:
             return original_invoke(name_or_arn, event)
         finally:
             seconds = time.perf_counter() - started
-            stack.pop()
             detail = ""
             if logical_id == "PaymentWebhookFunction" and isinstance(event, dict):
                 try:
@@ -756,6 +752,8 @@ def triggers_of(local: LocalPlatform) -> dict[str, str]:
             found[logical_id] = "stream"
         elif "Schedule" in kinds:
             found[logical_id] = "schedule"
+        elif kinds & {"SQS", "EventBridgeRule"}:
+            found[logical_id] = "events"
         else:
             found[logical_id] = "state machine"
     return found
@@ -829,7 +827,7 @@ def measure(sequential: int, concurrent: int, buyers: int, runs: int, command: s
 
 
 # ---------------------------------------------------------------------- counting a window
-PARTS = ("API", "state machine", "stream", "webhook", "poll")
+PARTS = ("API", "state machine", "stream", "events", "webhook", "poll")
 
 
 def part_of(origin: str, triggers: dict[str, str]) -> str:
@@ -961,7 +959,7 @@ def of_order(function: str, triggers: dict[str, str]) -> bool:
 
 
 def cost_lines(counts: Counts, window: Window, triggers: dict[str, str]) -> list[CostLine]:
-    order_parts = {"API", "state machine", "stream", "webhook"}
+    order_parts = {"API", "state machine", "stream", "events", "webhook"}
     invocations = [i for i in window.invocations if of_order(i.function, triggers)]
     requests_ = len(invocations)
     gb_seconds = sum(i.memory_mb / 1024 * ASSUMED_LAMBDA_SECONDS for i in invocations)
@@ -1160,7 +1158,7 @@ def to_markdown(report: Report) -> str:
         "| Function | Invoked by | Invocations | Local duration ms (median) |",
         "|---|---|---:|---:|",
     ]
-    order = {p: i for i, p in enumerate(("API", "state machine", "stream", "webhook"))}
+    order = {p: i for i, p in enumerate(("API", "state machine", "stream", "events", "webhook"))}
     for function, n in sorted(
         calls.items(), key=lambda kv: (order.get(report.triggers.get(kv[0], ""), 9), kv[0])
     ):
@@ -1195,6 +1193,7 @@ def to_markdown(report: Report) -> str:
         "API": "POST /checkout",
         "state machine": "saga",
         "stream": "stream",
+        "events": "events (SQS, EventBridge)",
         "webhook": "Stripe webhook",
         "poll": "polls (all)",
     }
@@ -1208,7 +1207,7 @@ def to_markdown(report: Report) -> str:
         row = subtotal.setdefault(op_row[0], [0.0, 0.0, 0.0, 0.0])
         for i, value in enumerate((op_row[3], op_row[5], op_row[6], op_row[7])):
             row[i] += value
-    for part in ("API", "state machine", "stream", "webhook", "poll"):
+    for part in PARTS:
         if part in subtotal:
             requests_, reads, writes, index_writes = subtotal[part]
             rows.append(
@@ -1276,7 +1275,7 @@ def to_markdown(report: Report) -> str:
     total = sum(line.per_thousand for line in lines)
     poll_usd, poll_rru = poll_cost(counts, window)
     median_polls = med([float(p) for p in polls])
-    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "webhook"})
+    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "events", "webhook"})
     old_dynamo = (wru * OLD_DYNAMODB["wru"] + rru * OLD_DYNAMODB["rru"]) * 1000
     new_dynamo = (wru * PRICES["dynamodb_wru"] + rru * PRICES["dynamodb_rru"]) * 1000
     rows += [
@@ -1368,7 +1367,7 @@ def interpretation(
         sum(t.polls for t in r.timings) / r.seconds for r in report.concurrent
     )
     sfn = next(line for line in lines if line.service.startswith("Step Functions"))
-    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "webhook"})
+    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "events", "webhook"})
     transactional = sum(r[6] for r in counts.dynamo_ops if r[2] == "TransactWriteItems")
     return [
         "**Reading it.** Local latency is the emulator's, not AWS's: in a sequential "
