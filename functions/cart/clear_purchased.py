@@ -12,7 +12,7 @@ def handler(event: dict[str, Any]) -> Any:
     saga = task_input(SagaInput, event)
     if saga.flash_sale is not None:  # a won ticket's purchase never was in the cart
         return {"lines_left": None}
-    cart = remove_purchased(
+    left = remove_purchased(
         user_owner(saga.user_id), {line.sku: line.quantity for line in saga.lines}
     )
-    return {"lines_left": cart.line_count}
+    return {"lines_left": left}

@@ -11,6 +11,8 @@ import pytest
 import requests
 
 from helpers import Api, assert_error, product_payload, unique
+from shop.cart.repository import CartRepository
+from shop_local.auth import user_id
 from shop_local.event_sources import scheduled_event
 from shop_local.platform import LocalPlatform
 
@@ -269,3 +271,85 @@ def test_an_active_guest_cart_is_not_expired(api: Api, platform: LocalPlatform) 
         assert quantities(response.json()) == {sku: 2}
     finally:
         os.environ.pop("SHOP_CLOCK_OFFSET_SECONDS")
+
+
+def clear_purchased(
+    platform: LocalPlatform, user: str, purchased: dict[str, int]
+) -> dict[str, Any]:
+    """The checkout saga's ClearCart step, as the state machine invokes it."""
+    price = {"amount": 300, "currency": "GBP"}
+    event = {
+        "checkout_id": unique("co"),
+        "user_id": user_id(user),  # the sub of the token the API calls carry
+        "lines": [
+            {"sku": sku, "quantity": quantity, "unit_price": price}
+            for sku, quantity in purchased.items()
+        ],
+        "total": price,
+        "payment_method": "pm_card_visa",
+        "shipping_address": {
+            "name": "Ann Buyer",
+            "line1": "1 High Street",
+            "city": "London",
+            "postal_code": "N1 1AA",
+            "country": "GB",
+        },
+    }
+    result: dict[str, Any] = platform.functions.invoke("ClearCartFunction", event)
+    return result
+
+
+def test_a_checkout_takes_what_was_bought_off_the_cart_and_leaves_the_rest(
+    api: Api, platform: LocalPlatform
+) -> None:
+    user = unique("buyer")
+    _, (bought, more, kept) = new_product(api, skus=3)
+    add(api, user, bought, 1)
+    add(api, user, more, 3)
+    add(api, user, kept, 1)
+    assert clear_purchased(platform, user, {bought: 1, more: 2}) == {"lines_left": 2}
+    view = cart(api, user)
+    assert quantities(view) == {more: 1, kept: 1}
+    assert view["line_count"] == 2
+
+
+def test_a_line_raised_while_its_checkout_clears_the_cart_keeps_the_difference(
+    api: Api, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = unique("buyer")
+    _, (sku,) = new_product(api)
+    add(api, user, sku, 1)
+    read = CartRepository.read
+    raised: list[int] = []
+
+    def read_then_shopper_adds_two(
+        self: CartRepository, owner: str
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        found = read(self, owner)
+        if not raised:  # between the step's read and its write, once
+            raised.append(add(api, user, sku, 2).status_code)
+        return found
+
+    monkeypatch.setattr(CartRepository, "read", read_then_shopper_adds_two)
+    assert clear_purchased(platform, user, {sku: 1}) == {"lines_left": 1}
+    assert raised == [200]
+    assert quantities(cart(api, user)) == {sku: 2}  # 1 + 2 added - 1 bought
+
+
+def test_a_checkout_of_a_full_cart_empties_it_and_it_fills_again(
+    api: Api, platform: LocalPlatform
+) -> None:
+    user = unique("bulk")
+    skus: list[str] = []
+    for _ in range(4):
+        skus += new_product(api, skus=25)[1]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(lambda s: add(api, user, s, 1), skus))
+    assert cart(api, user)["line_count"] == 100
+    # 100 line deletes and the META update: more than one transaction holds.
+    assert clear_purchased(platform, user, dict.fromkeys(skus, 1)) == {"lines_left": 0}
+    assert cart(api, user)["lines"] == []
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(lambda s: add(api, user, s, 1).status_code, skus))
+    assert statuses == [200] * 100  # the line count came back to 0, not below or above
+    assert cart(api, user)["line_count"] == 100

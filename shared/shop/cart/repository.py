@@ -24,7 +24,6 @@ from shop.dynamo import (
     query_all,
     read_item,
     transact,
-    update_if,
     update_write,
 )
 from shop.errors import ShopError
@@ -97,16 +96,6 @@ class CartRepository:
                 "ttl": expires_at + _TTL_AFTER_EXPIRY_SECONDS,
             },
             taken=ShopError("a new guest cart's token is already in use"),  # 256 random bits
-        )
-
-    def take_bought(self, owner: str, sku: str, bought: int) -> None:
-        """Take `bought` off a line that still holds more than that (else leave it alone)."""
-        update_if(
-            self.table_name,
-            line_key(owner, sku),
-            "SET quantity = quantity - :bought",
-            condition="quantity > :bought",
-            values={":bought": bought},
         )
 
     def delete_if_idle(self, owner: str, before: int) -> bool:
@@ -223,6 +212,15 @@ class CartRepository:
         """Remove a line that holds no more than was bought."""
         return delete_write(
             line_key(owner, sku), condition="quantity <= :bought", values={":bought": bought}
+        )
+
+    def take_bought(self, owner: str, sku: str, bought: int) -> dict[str, Any]:
+        """Take `bought` off a line that still holds more than that."""
+        return update_write(
+            line_key(owner, sku),
+            "SET quantity = quantity - :bought",
+            condition="quantity > :bought",
+            values={":bought": bought},
         )
 
     def mark_merged(self, guest: str, user: str) -> dict[str, Any]:

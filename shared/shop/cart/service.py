@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from itertools import batched
 from typing import Any
 
 from shop.cart.models import (
@@ -221,27 +222,45 @@ def remove_item(owner: str, sku: str) -> LineChange:
     return _line_change(owner, sku)
 
 
-def remove_purchased(owner: str, purchased: dict[str, int]) -> Cart:
+def remove_purchased(owner: str, purchased: dict[str, int]) -> int:
     """After a checkout: take the bought quantities off their lines (a line added to during
-    the checkout keeps the difference). Repeating it is harmless only with the same snapshot
-    id, so the saga calls it once per checkout through its own idempotent step."""
+    the checkout keeps the difference) and return how many lines the cart has left.
+
+    One transaction of every line's write and the META update, each line conditioned on what
+    the read found (a line still no larger than what was bought is deleted, a larger one
+    loses the bought quantity): a line the shopper changes meanwhile cancels it, and the next
+    attempt reads again. Repeating it is harmless only with the same snapshot id, so the saga
+    calls it once per checkout through its own idempotent step."""
     repo = repository()
-    _, lines = repo.read(owner)
-    for line in lines:
-        bought = purchased.get(line["sku"], 0)
-        if not bought:
-            continue
-        if line["quantity"] <= bought:
-            repo.transact(
-                [
-                    repo.remove_bought_line(owner, line["sku"], bought),
-                    _touch_meta(owner, line_delta=-1),
-                ]
-            )
+    pending = dict(purchased)
+    for _ in range(MAX_ATTEMPTS):
+        _, lines = repo.read(owner)
+        plan = [
+            (line["sku"], line["quantity"] <= pending[line["sku"]])
+            for line in lines
+            if line["sku"] in pending
+        ]
+        left = len(lines)
+        for chunk in batched(plan, _LINE_WRITES_PER_TRANSACTION, strict=False):
+            writes = [
+                repo.remove_bought_line(owner, sku, pending[sku])
+                if removes
+                else repo.take_bought(owner, sku, pending[sku])
+                for sku, removes in chunk
+            ]
+            removed = sum(removes for _, removes in chunk)
+            if repo.transact([*writes, _touch_meta(owner, line_delta=-removed)]) is not None:
+                break  # a line changed since the read: read again
+            for sku, _ in chunk:
+                del pending[sku]  # done: a later attempt must not take it off twice
+            left -= removed
         else:
-            # Changed since the read (the shopper lowered it): that line is left alone.
-            repo.take_bought(owner, line["sku"], bought)
-    return get_cart(owner)
+            return left
+    raise Throttled("the cart is changing too fast; retry")
+
+
+# A transaction holds at most 100 items: the lines' writes and the META update.
+_LINE_WRITES_PER_TRANSACTION = 99
 
 
 # ----------------------------------------------------------------------------- merging
