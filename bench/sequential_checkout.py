@@ -5,6 +5,12 @@ A quick companion to bench/emulator_costs.py (which also grows the data and watc
 3 warm-up checkouts, then `--checkouts` sequential ones driven as bench/checkout_costs.py
 drives them (a 2-line cart, polls every 50 ms), `--runs` times, each in a fresh process.
 
+Two figures each run: back to back (each checkout starts as the previous one ends, while that
+one's events are still being consumed in the same interpreter), and at rest (each starts once
+the platform is idle: its cart's and the previous order's events consumed, Stripe's webhooks
+delivered), which is what one checkout costs where the consumers do not share its GIL, as on
+AWS, where each is a function of its own.
+
     .venv/bin/python bench/sequential_checkout.py [--checkouts 20] [--runs 3]
 """
 
@@ -29,8 +35,8 @@ else:  # run as `python bench/NAME.py`, with this folder first on sys.path
     import common
 
 
-def one_run(checkouts: int) -> tuple[float, float]:
-    """(p50 ms, process CPU ms per checkout) on a fresh platform."""
+def one_run(checkouts: int) -> tuple[float, float, float]:
+    """(back-to-back p50 ms, process CPU ms per checkout, at-rest p50 ms) on a fresh platform."""
     from shop_local.platform import LocalPlatform
 
     with tempfile.TemporaryDirectory(prefix="bench-sequential-") as state:
@@ -42,7 +48,14 @@ def one_run(checkouts: int) -> tuple[float, float]:
             started = common.cpu_seconds()
             run = checkout_costs.latency_run(client, skus, checkouts, 1, "measured")
             cpu = (common.cpu_seconds() - started) / checkouts * 1000
-            return run.p(50), cpu
+            at_rest: list[float] = []
+            for number in range(checkouts):
+                user = f"bench-rest-{number}-{time.monotonic_ns()}"
+                checkout_costs.fill_cart(client, user, skus, number)
+                local.wait_until_idle()
+                time.sleep(checkout_costs.QUIET_SECONDS)  # the webhooks of the last checkout
+                at_rest.append(checkout_costs.checkout(client, user)[1].total * 1000)
+            return run.p(50), cpu, statistics.median(at_rest)
         finally:
             local.stop()
 
@@ -50,7 +63,7 @@ def one_run(checkouts: int) -> tuple[float, float]:
 RESULT = "sequential-checkout-result "
 
 
-def run_in_a_fresh_process(checkouts: int) -> tuple[float, float]:
+def run_in_a_fresh_process(checkouts: int) -> tuple[float, float, float]:
     """One run in a process of its own: the emulators' state is per process, so a second
     platform in the same one would meet the first one's resources."""
     child = subprocess.run(
@@ -60,8 +73,8 @@ def run_in_a_fresh_process(checkouts: int) -> tuple[float, float]:
         check=True,
     )
     line = next(line for line in child.stdout.splitlines() if line.startswith(RESULT))
-    p50, cpu = json.loads(line.removeprefix(RESULT))
-    return float(p50), float(cpu)
+    p50, cpu, at_rest = json.loads(line.removeprefix(RESULT))
+    return float(p50), float(cpu), float(at_rest)
 
 
 def main() -> int:
@@ -75,10 +88,14 @@ def main() -> int:
         print(RESULT + json.dumps(one_run(args.checkouts)), flush=True)
         return 0
     results = [run_in_a_fresh_process(args.checkouts) for _ in range(args.runs)]
-    for p50, cpu in results:
-        print(f"run: checkout p50 {p50:.0f} ms, process CPU {cpu:.0f} ms per checkout")
+    for p50, cpu, at_rest in results:
+        print(
+            f"run: checkout p50 {p50:.0f} ms back to back, {at_rest:.0f} ms at rest; "
+            f"process CPU {cpu:.0f} ms per checkout"
+        )
     print(
-        f"median of {args.runs}: p50 {statistics.median(r[0] for r in results):.0f} ms, "
+        f"median of {args.runs}: p50 {statistics.median(r[0] for r in results):.0f} ms back to "
+        f"back, {statistics.median(r[2] for r in results):.0f} ms at rest; "
         f"CPU {statistics.median(r[1] for r in results):.0f} ms per checkout"
     )
     return 0
