@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from checkout_support import ADDRESS
 
 from helpers import Api, assert_error, product_payload, unique
 from shop.cart.repository import CartRepository
@@ -38,6 +39,16 @@ def cart(api: Api, user: str) -> dict[str, Any]:
 
 def quantities(body: dict[str, Any]) -> dict[str, int]:
     return {line["sku"]: line["quantity"] for line in body["lines"]}
+
+
+def fill_100_lines(api: Api, user: str) -> list[str]:
+    """A full cart: 100 lines of one unit, added 20 at a time. Returns their SKUs."""
+    skus: list[str] = []
+    for _ in range(4):
+        skus += new_product(api, skus=25)[1]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(lambda s: add(api, user, s, 1), skus))
+    return skus
 
 
 def new_guest(api: Api) -> str:
@@ -137,11 +148,7 @@ def test_a_line_holds_at_most_99_and_a_cart_at_most_100_lines(api: Api) -> None:
     assert quantities(cart(api, user)) == {sku: 99}
 
     full = unique("full")
-    skus: list[str] = []
-    for _ in range(4):
-        skus += new_product(api, skus=25)[1]
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        list(pool.map(lambda s: add(api, full, s, 1), skus))
+    fill_100_lines(api, full)
     _, (extra,) = new_product(api)
     assert_error(add(api, full, extra, 1), 422, "CART_FULL")
     assert cart(api, full)["line_count"] == 100
@@ -287,13 +294,7 @@ def clear_purchased(
         ],
         "total": price,
         "payment_method": "pm_card_visa",
-        "shipping_address": {
-            "name": "Ann Buyer",
-            "line1": "1 High Street",
-            "city": "London",
-            "postal_code": "N1 1AA",
-            "country": "GB",
-        },
+        "shipping_address": ADDRESS,
     }
     result: dict[str, Any] = platform.functions.invoke("ClearCartFunction", event)
     return result
@@ -340,11 +341,7 @@ def test_a_checkout_of_a_full_cart_empties_it_and_it_fills_again(
     api: Api, platform: LocalPlatform
 ) -> None:
     user = unique("bulk")
-    skus: list[str] = []
-    for _ in range(4):
-        skus += new_product(api, skus=25)[1]
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        list(pool.map(lambda s: add(api, user, s, 1), skus))
+    skus = fill_100_lines(api, user)
     assert cart(api, user)["line_count"] == 100
     # 100 line deletes and the META update: more than one transaction holds.
     assert clear_purchased(platform, user, dict.fromkeys(skus, 1)) == {"lines_left": 0}
