@@ -828,6 +828,7 @@ def measure(sequential: int, concurrent: int, buyers: int, runs: int, command: s
 
 # ---------------------------------------------------------------------- counting a window
 PARTS = ("API", "state machine", "stream", "events", "webhook", "poll")
+ORDER_PARTS = PARTS[:-1]  # what the order itself costs: every part but the polls
 
 
 def part_of(origin: str, triggers: dict[str, str]) -> str:
@@ -959,7 +960,7 @@ def of_order(function: str, triggers: dict[str, str]) -> bool:
 
 
 def cost_lines(counts: Counts, window: Window, triggers: dict[str, str]) -> list[CostLine]:
-    order_parts = {"API", "state machine", "stream", "events", "webhook"}
+    order_parts = set(ORDER_PARTS)
     invocations = [i for i in window.invocations if of_order(i.function, triggers)]
     requests_ = len(invocations)
     gb_seconds = sum(i.memory_mb / 1024 * ASSUMED_LAMBDA_SECONDS for i in invocations)
@@ -1158,7 +1159,7 @@ def to_markdown(report: Report) -> str:
         "| Function | Invoked by | Invocations | Local duration ms (median) |",
         "|---|---|---:|---:|",
     ]
-    order = {p: i for i, p in enumerate(("API", "state machine", "stream", "events", "webhook"))}
+    order = {p: i for i, p in enumerate(ORDER_PARTS)}
     for function, n in sorted(
         calls.items(), key=lambda kv: (order.get(report.triggers.get(kv[0], ""), 9), kv[0])
     ):
@@ -1214,7 +1215,7 @@ def to_markdown(report: Report) -> str:
                 f"| **{part_label[part]}** | | *subtotal* | **{number(requests_)}** | "
                 f"| **{number(reads)}** | **{number(writes)}** | **{number(index_writes)}** |"
             )
-    order_parts = [p for p in subtotal if p != "poll"]
+    order_parts = [p for p in ORDER_PARTS if p in subtotal]
     rows.append(
         "| **the order** | | *without polls* "
         f"| **{number(sum(subtotal[p][0] for p in order_parts))}** | "
@@ -1275,7 +1276,7 @@ def to_markdown(report: Report) -> str:
     total = sum(line.per_thousand for line in lines)
     poll_usd, poll_rru = poll_cost(counts, window)
     median_polls = med([float(p) for p in polls])
-    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "events", "webhook"})
+    rru, wru = dynamo_units(counts, set(ORDER_PARTS))
     old_dynamo = (wru * OLD_DYNAMODB["wru"] + rru * OLD_DYNAMODB["rru"]) * 1000
     new_dynamo = (wru * PRICES["dynamodb_wru"] + rru * PRICES["dynamodb_rru"]) * 1000
     rows += [
@@ -1367,7 +1368,7 @@ def interpretation(
         sum(t.polls for t in r.timings) / r.seconds for r in report.concurrent
     )
     sfn = next(line for line in lines if line.service.startswith("Step Functions"))
-    rru, wru = dynamo_units(counts, {"API", "state machine", "stream", "events", "webhook"})
+    rru, wru = dynamo_units(counts, set(ORDER_PARTS))
     transactional = sum(r[6] for r in counts.dynamo_ops if r[2] == "TransactWriteItems")
     return [
         "**Reading it.** Local latency is the emulator's, not AWS's: in a sequential "

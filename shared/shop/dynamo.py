@@ -25,6 +25,7 @@ _deserializer = TypeDeserializer()
 
 _BATCH_WRITE_LIMIT = 25  # BatchWriteItem's own limit
 _BATCH_GET_LIMIT = 100  # BatchGetItem's
+TRANSACTION_ITEM_LIMIT = 100  # TransactWriteItems' actions
 _BATCH_ATTEMPTS = 8  # then Throttled: the table is refusing writes for seconds on end
 _BACKOFF_SECONDS, _BACKOFF_CAP_SECONDS = 0.05, 2.0
 

@@ -26,6 +26,7 @@ from shop.cart.repository import CartRepository
 from shop.catalog.service import KnownSkus, get_skus_or_last_known, sellable_sku
 from shop.clock import iso_now, now
 from shop.config import cart_table
+from shop.dynamo import TRANSACTION_ITEM_LIMIT
 from shop.errors import (
     CartFull,
     CartMerged,
@@ -259,8 +260,7 @@ def remove_purchased(owner: str, purchased: dict[str, int]) -> int:
     raise Throttled("the cart is changing too fast; retry")
 
 
-# A transaction holds at most 100 items: the lines' writes and the META update.
-_LINE_WRITES_PER_TRANSACTION = 99
+_LINE_WRITES_PER_TRANSACTION = TRANSACTION_ITEM_LIMIT - 1  # and the META update
 
 
 # ----------------------------------------------------------------------------- merging

@@ -15,6 +15,7 @@ from typing import Any
 from shop import metrics
 from shop.clock import iso_now, now
 from shop.config import inventory_table
+from shop.dynamo import TRANSACTION_ITEM_LIMIT
 from shop.errors import (
     BelowReserved,
     InsufficientStock,
@@ -48,7 +49,6 @@ from shop.inventory.models import (
 from shop.inventory.repository import InventoryRepository, LedgerEntry
 
 MAX_ATTEMPTS = 8  # optimistic retries when a concurrent change beat us to a stock item
-_MAX_TRANSACTION_ITEMS = 100
 
 
 def repository() -> InventoryRepository:
@@ -104,7 +104,7 @@ def availability(sku: str) -> Availability:
 
 def _transact(writes: list[dict[str, Any]]) -> list[str] | None:
     """Run a transaction; None when it committed, else the cancellation codes."""
-    if len(writes) > _MAX_TRANSACTION_ITEMS:
+    if len(writes) > TRANSACTION_ITEM_LIMIT:
         raise ValidationFailed("the change touches too many stock items at once")
     return repository().transact(writes)
 
@@ -130,7 +130,7 @@ def set_stock(
         dropped = [lvl for lvl in current if lvl.shard >= count]
         if any(lvl.reserved for lvl in dropped):
             raise ShardsInUse("shards being removed still hold reservations")
-        if 2 * (count + len(dropped)) > _MAX_TRANSACTION_ITEMS:  # a put and an entry each
+        if 2 * (count + len(dropped)) > TRANSACTION_ITEM_LIMIT:  # a put and an entry each
             raise ValidationFailed("the change touches too many stock items at once")
         if count > 1:
             _use_shards(sku, count)

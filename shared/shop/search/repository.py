@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shop.dynamo import batch_get, batch_write, put_write, transact, update_write
+from shop.dynamo import (
+    TRANSACTION_ITEM_LIMIT,
+    batch_get,
+    batch_write,
+    put_write,
+    transact,
+    update_write,
+)
 from shop.errors import Throttled
 
 _TOTAL = "TOTAL"
 _MARKER_DAYS = 30  # long past any redelivery; DynamoDB's TTL removes the markers
-_MAX_PRODUCTS_PER_TRANSACTION = 50  # two writes each, 100 in all
+_MAX_PRODUCTS_PER_TRANSACTION = TRANSACTION_ITEM_LIMIT // 2  # two writes each
 
 
 def _total_key(product_id: str) -> dict[str, Any]:
