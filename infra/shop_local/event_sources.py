@@ -49,6 +49,7 @@ SQS_RECEIVE_MAX = 10  # ReceiveMessage returns at most 10 messages a call
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024  # a synchronous invocation's request
 SQS_MESSAGE_LIMIT = 256 * 1024
 IDLE_WAIT_SECONDS = 1.0  # an idle poller's wait for a message before it looks again
+STREAM_IDLE_WAIT_SECONDS = 1.0  # a stream poller's wait for a write before it reads anyway
 
 
 class EventSource(threading.Thread):
@@ -165,6 +166,10 @@ class SqsPoller(EventSource):
         self.wait_seconds = 0 if fifo else 1
         self._busy = 0
         self._lock = threading.Lock()
+        # One poller of the queue receives at a time, the others deliver or wait their turn:
+        # when a message arrives every waiting poller wakes, and each one asking for it cost a
+        # receive that came back empty (four of five pollers, for every message).
+        self._receiving = threading.Lock()
 
     def run(self) -> None:
         pollers = [
@@ -180,7 +185,10 @@ class SqsPoller(EventSource):
         sqs = aws.client("sqs")
         while not self.stopping.is_set():
             try:
-                messages = self._gather(sqs)
+                with self._receiving:
+                    if self.stopping.is_set():
+                        return
+                    messages = self._gather(sqs)
             except Exception:
                 if self.stopping.is_set():
                     return
@@ -502,11 +510,16 @@ class StreamPoller(EventSource):
                             iterators[shard["ShardId"]] = self._iterator(streams, shard["ShardId"])
                 delivered = False
                 written = stream_writes(table)
+                # Each shard answered with fewer records than asked for: it had no more, so
+                # the next read needs a write after `written`, not a read that comes back empty.
+                caught_up = written is not None
                 for shard_id, iterator in list(iterators.items()):
                     if iterator is None:
                         continue
                     response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
                     iterators[shard_id] = response.get("NextShardIterator")
+                    if len(response.get("Records", [])) >= self.batch_size:
+                        caught_up = False
                     if response.get("Records"):
                         delivered = True
                         self.idle.clear()
@@ -520,13 +533,13 @@ class StreamPoller(EventSource):
                 if self.stopping.is_set():
                     return
                 log.exception("reading %s failed", self.stream_arn)
-                delivered = False
+                delivered, caught_up = False, False
                 written = None
-            if not delivered:
+            if not delivered or caught_up:
                 self.idle.set()
                 # Wait for a write to this table's stream (or a second, or a stop), rather than
                 # reading every 0.2 s at idle: three pollers made 30 requests a second.
-                wait_for_stream_writes(table, written, 1.0, self.stopping)
+                wait_for_stream_writes(table, written, STREAM_IDLE_WAIT_SECONDS, self.stopping)
 
     def _iterator(self, streams: Any, shard_id: str) -> str:
         """Where this poller starts reading: after the last record it delivered before a
