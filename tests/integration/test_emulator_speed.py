@@ -1337,17 +1337,7 @@ def test_an_idle_poller_asks_nothing_and_a_sent_message_is_delivered(
     from shop_local.event_sources import SqsPoller
 
     sqs, url, arn = _queue(platform)
-    receives: list[str] = []
-    original = BaseResponse.call_action
-
-    def call_action(self: Any) -> Any:
-        if self._get_action() == "ReceiveMessage" and url.endswith(
-            str(json.loads(self.body or "{}").get("QueueUrl", "")).rsplit("/", 1)[-1]
-        ):
-            receives.append(url)
-        return original(self)
-
-    monkeypatch.setattr(BaseResponse, "call_action", call_action)
+    receives = _answers_to(monkeypatch, "ReceiveMessage", url.rsplit("/", 1)[-1])
     recipient = _Recipient()
     poller = SqsPoller(
         recipient,  # type: ignore[arg-type]
