@@ -15,6 +15,7 @@ What this module adds is the shop's side of it:
   read that has not answered by then is abandoned (its thread finishes on its own) and
   counted as a failure, so a slow dependency costs a caller at most its timeout (twice it
   while every slot is held by calls it has not answered), and nothing once its circuit is open;
+  time the interpreter spent collecting garbage is not counted (see `_Collections`);
 - which errors count (the dependency's own unavailability, never a business answer such as
   a declined card or an unknown product);
 - one error for "unavailable or open", the dependency's own (`DependencyUnavailable`,
@@ -26,6 +27,7 @@ docs/operations.md lists them.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -133,6 +135,37 @@ def _answered(dependency: str) -> _Answered:
     return _Answered()
 
 
+class _Collections:
+    """Seconds this interpreter has spent in garbage collections, every thread stopped.
+
+    Such a pause is the caller's process standing still, not the dependency being slow: on
+    the local platform, whose one process holds every table and execution, a full collection
+    takes about half a second, and it timed out a catalog read under a crowd of buyers (a
+    503 at checkout). A deadline is extended by the pauses that fell inside it."""
+
+    def __init__(self) -> None:
+        self._finished = 0.0
+        self._began: float | None = None
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        # Collections never overlap (the interpreter runs one at a time, holding the GIL).
+        if phase == "start":
+            self._began = time.monotonic()
+        elif self._began is not None:
+            self._finished += time.monotonic() - self._began
+            self._began = None
+
+    @property
+    def seconds(self) -> float:
+        """Until now, the one under way included (its finalizers may let a thread run)."""
+        began = self._began
+        return self._finished + (0.0 if began is None else time.monotonic() - began)
+
+
+_collections = _Collections()
+gc.callbacks.append(_collections)
+
+
 def _config(dependency: Dependency) -> CircuitBreakerConfig:
     return CircuitBreakerConfig(
         failure_threshold=FAILURES_TO_OPEN,
@@ -173,11 +206,12 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
     # The call in the invocation's own context: locally, that is the function's environment
     # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
     attempt = in_current_trace(partial(_attempt, dependency, call))
-    began = Future[float]()  # when the call left for the dependency
+    # When the call left for the dependency, and the collections' pauses until then.
+    began = Future[tuple[float, float]]()
     answered = _answered(dependency.name)
 
     def timed_attempt() -> T:
-        began.set_result(time.monotonic())
+        began.set_result((time.monotonic(), _collections.seconds))
         try:
             return attempt()
         finally:
@@ -189,21 +223,26 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
     # it waits for one of this instance's slots (one Lambda instance serves one request at a
     # time; the local platform's one process serves a crowd from the same pool). A wait for a
     # slot fails only when the dependency answered none of the calls holding them within the
-    # timeout: that is its slowness.
+    # timeout, the process running all along: that is its slowness.
     while True:
-        before = answered.count
+        before, paused = answered.count, _collections.seconds
         try:
-            started = began.result(timeout=timeout)
+            started, paused = began.result(timeout=timeout)
             break
         except CallTimedOut:
-            if answered.count == before and future.cancel():
+            if answered.count == before and _collections.seconds == paused and future.cancel():
                 raise DependencyTimedOut(
                     f"{dependency.name}: {_CALLS_IN_FLIGHT} calls unanswered for {timeout} s"
                 ) from None
-    try:
-        return future.result(timeout=max(0.0, started + timeout - time.monotonic()))
-    except CallTimedOut:
-        raise DependencyTimedOut(f"{dependency.name} did not answer within {timeout} s") from None
+    while True:
+        deadline = started + timeout + (_collections.seconds - paused)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except CallTimedOut:
+            if started + timeout + (_collections.seconds - paused) <= deadline:
+                raise DependencyTimedOut(
+                    f"{dependency.name} did not answer within {timeout} s"
+                ) from None
 
 
 def call[T](dependency: Dependency, function: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ circuits, the saga, localstripe.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -327,6 +328,69 @@ def test_a_caller_finding_every_slot_held_by_unanswered_calls_fails_within_twice
         finally:
             answer.set()
     assert seconds < 2 * hanging.timeout() + SLACK_SECONDS
+
+
+class _SlowToCollect:
+    """Garbage whose collection lasts `seconds`: its finalizer runs inside the collection,
+    as the walk over half a million objects does on the local platform."""
+
+    def __init__(self, seconds: float, finalized: threading.Event) -> None:
+        self.seconds = seconds
+        self.finalized = finalized
+        self.itself = self  # a cycle: only the collector frees it
+
+    def __del__(self) -> None:
+        time.sleep(self.seconds)
+        self.finalized.set()
+
+
+def collect_for(seconds: float) -> None:
+    finalized = threading.Event()
+    _SlowToCollect(seconds, finalized)
+    while not finalized.is_set():
+        gc.collect()  # returns at once while another thread's collection is under way
+        finalized.wait(0.05)
+
+
+def test_a_garbage_collection_during_a_call_is_not_counted_as_the_dependency_being_slow(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local platform's one process holds every table and execution: a full collection
+    stops it for about half a second, and one timed out a catalog read under a crowd of
+    buyers. A call that the dependency answered in time succeeds, however long the
+    collections around it were."""
+    monkeypatch.setenv("CIRCUITS_TABLE", platform.environment["CIRCUITS_TABLE"])
+    paused = Dependency(unique("paused"), 0.3, DependencyUnavailable)
+
+    def read() -> str:
+        collect_for(2 * paused.timeout())
+        time.sleep(paused.timeout() / 3)  # the dependency's own part, well within its timeout
+        return "answered"
+
+    assert breakers.call(paused, read) == "answered"
+    assert not circuit_support.disturbed()
+
+
+def test_a_garbage_collection_while_calls_wait_for_a_slot_is_not_counted_against_the_dependency(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every slot held by calls the dependency answers once a collection is over: the caller
+    waiting for a slot, and the calls holding them, all get their answers."""
+    monkeypatch.setenv("CIRCUITS_TABLE", platform.environment["CIRCUITS_TABLE"])
+    paused = Dependency(unique("paused"), 0.3, DependencyUnavailable)
+    collected = threading.Event()
+    with ThreadPoolExecutor(breakers._CALLS_IN_FLIGHT + 1) as pool:
+        held = [
+            pool.submit(breakers.call, paused, lambda: collected.wait(30) and "answered")
+            for _ in range(breakers._CALLS_IN_FLIGHT)
+        ]
+        time.sleep(0.1)  # every slot taken
+        waiting = pool.submit(breakers.call, paused, lambda: "answered")
+        collect_for(2 * paused.timeout())
+        collected.set()
+        assert [call.result() for call in held] == ["answered"] * breakers._CALLS_IN_FLIGHT
+        assert waiting.result() == "answered"
+    assert not circuit_support.disturbed()
 
 
 # ----------------------------------------------------------------------------- load shedding
