@@ -1,11 +1,14 @@
 """A flash sale under a burst, against the local platform over real HTTP (loopback).
 
 `--entries` distinct shoppers (tokens issued before the clock starts) enter one sale of
-`--units` units, sent by a bounded load generator of `--connections` keep-alive connections as
-fast as the platform answers. Measured per run, on a fresh platform (`LocalPlatform` in this
-process, as `make run` runs it):
+`--units` units, sent by a bounded load generator of `--connections` keep-alive connections, in
+a process of its own (a client does not share the platform's interpreter): as fast as the
+platform answers, or with `--rate N` at N entries a second on a fixed schedule (open loop: an
+entry that waits for a free connection counts its wait). Measured per run, on a fresh platform
+(`LocalPlatform` in this process, as `make run` runs it):
 
-- accept p50/p99 (POST .../entries, send to answer) and entries accepted per second;
+- accept p50/p99 (POST .../entries, from its scheduled send, or its send, to the answer) and
+  entries accepted per second;
 - time from the first entry until every ticket is decided, and the drain rate (decisions per
   second while the queue drains) beside the template's MaximumConcurrency;
 - tickets lost (accepted with a 202, not decided after the drain: goal 0), units oversold
@@ -16,12 +19,13 @@ process, as `make run` runs it):
 Beside it, `--direct` shoppers each with a one-unit cart go straight to POST /checkout for
 `--units` units without the queue, released together: what leveling buys.
 
-    .venv/bin/python bench/flash_sale.py [--entries 10000] [--units 500] [--runs 3]
+    .venv/bin/python bench/flash_sale.py [--entries 10000] [--units 500] [--runs 3] [--rate N]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import statistics
@@ -35,6 +39,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -75,6 +80,55 @@ class Client:
         )
 
 
+def generate_load(job: dict[str, Any]) -> dict[str, Any]:
+    """POST one entry per token over `connections` keep-alive connections, at `rate` a second
+    on a fixed schedule (0: each connection sends its next entry once answered). Runs in the
+    load generator's process (`--mode load`), on the standard library only."""
+    where = urlsplit(job["url"])
+    tokens: list[str] = job["tokens"]
+    rate = float(job["rate"])
+    answers: list[tuple[float, int]] = []  # (milliseconds, status)
+    lock = threading.Lock()
+    upcoming = iter(range(len(tokens)))
+    began = time.perf_counter() + 0.2  # every connection open before the first entry is due
+    first_sent = time.time() + 0.2
+
+    def connection() -> None:
+        link = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+        while True:
+            with lock:
+                index = next(upcoming, None)
+            if index is None:
+                break
+            due = began + index / rate if rate else time.perf_counter()
+            time.sleep(max(0.0, due - time.perf_counter()))
+            headers = {
+                "Authorization": f"Bearer {tokens[index]}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": uuid.uuid4().hex,
+            }
+            for attempt in range(2):  # an entry again is the same ticket: safe to resend
+                try:
+                    link.request("POST", job["path"], body=b"{}", headers=headers)
+                    answer = link.getresponse()
+                    answer.read()
+                    break
+                except (OSError, http.client.HTTPException):
+                    link.close()
+                    if attempt:
+                        raise
+            with lock:
+                answers.append(((time.perf_counter() - max(due, began)) * 1000, answer.status))
+        link.close()
+
+    workers = [threading.Thread(target=connection) for _ in range(int(job["connections"]))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return {"answers": answers, "first_sent": first_sent, "seconds": time.perf_counter() - began}
+
+
 def stocked_sku(client: Client, admin: str, quantity: int) -> str:
     sku = f"FLASH-{uuid.uuid4().hex[:8].upper()}"
     created = client.call("POST", "/admin/products", admin, mug(sku))
@@ -92,7 +146,7 @@ def maximum_concurrency() -> int:
     return int(events["Entries"]["Properties"]["ScalingConfig"]["MaximumConcurrency"])
 
 
-def queued_run(entries: int, units: int, connections: int) -> dict[str, float]:
+def queued_run(entries: int, units: int, connections: int, rate: float) -> dict[str, float]:
     from shop.flash_sales.service import repository, ticket_id_for
     from shop.inventory.audit import audit
 
@@ -115,29 +169,32 @@ def queued_run(entries: int, units: int, connections: int) -> dict[str, float]:
             assert opened.status_code == 201, opened.text
             sale_id = opened.json()["sale_id"]
             tokens = [local.identity.issue(f"fan-{i}", ttl_seconds=3600) for i in range(entries)]
-            latencies: list[float] = []
-            refused: Counter[int] = Counter()
-            decided_samples: list[tuple[float, int]] = []
-
-            def one(token: str) -> None:
-                sent = time.perf_counter()
-                answer = client.call("POST", f"/flash-sales/{sale_id}/entries", token, {})
-                latencies.append((time.perf_counter() - sent) * 1000)
-                if answer.status_code != 202:
-                    refused[answer.status_code] += 1
-
-            started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=connections) as pool:
-                list(pool.map(one, tokens))
-            accepted_in = time.monotonic() - started
+            job = {
+                "url": local.url,
+                "path": f"/flash-sales/{sale_id}/entries",
+                "tokens": tokens,
+                "connections": connections,
+                "rate": rate,
+            }
+            generator = subprocess.run(
+                [sys.executable, __file__, "--mode", "load"],
+                input=json.dumps(job),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            load = json.loads(generator.stdout)
+            latencies = [ms for ms, _ in load["answers"]]
+            refused = Counter(status for _, status in load["answers"] if status != 202)
+            accepted_in = float(load["seconds"])
             accepted = entries - sum(refused.values())
+            decided_samples: list[tuple[float, int]] = []
             while True:
                 sale = repository().sale(sale_id)
                 assert sale is not None
-                decided_samples.append((time.monotonic() - started, int(sale.get("decided", 0))))
-                if int(sale.get("decided", 0)) >= accepted:
-                    break
-                if time.monotonic() - started > 900:
+                since = time.time() - float(load["first_sent"])
+                decided_samples.append((since, int(sale.get("decided", 0))))
+                if int(sale.get("decided", 0)) >= accepted or since > 900:
                     break
                 time.sleep(0.25)
             decided_in = decided_samples[-1][0]
@@ -153,17 +210,18 @@ def queued_run(entries: int, units: int, connections: int) -> dict[str, float]:
             problems = audit()
             # Drain rate: decisions per second between the first and the last decision.
             moving = [(t, d) for t, d in decided_samples if 0 < d < accepted]
-            rate = float("nan")
+            drain = float("nan")
             if len(moving) > 1:
-                rate = (moving[-1][1] - moving[0][1]) / (moving[-1][0] - moving[0][0])
+                drain = (moving[-1][1] - moving[0][1]) / (moving[-1][0] - moving[0][0])
             return {
                 "accept_p50_ms": common.percentile(latencies, 50),
                 "accept_p99_ms": common.percentile(latencies, 99),
+                "offered_per_s": rate or float("nan"),
                 "accepted_per_s": accepted / accepted_in,
                 "accepted_in_s": accepted_in,
                 "refused": float(sum(refused.values())),
                 "all_decided_s": decided_in,
-                "drain_per_s": rate,
+                "drain_per_s": drain,
                 "lost_tickets": float(undecided + (accepted - len(tickets))),
                 "oversold_units": float(max(0, int(sale["allocated"]) - units)),
                 "won": float(states.get("WON", 0)),
@@ -237,7 +295,7 @@ def direct_run(shoppers: int, units: int) -> dict[str, float]:
 def in_fresh_process(args: argparse.Namespace, mode: str) -> dict[str, float]:
     """One run in a process of its own: the emulators keep their state per process."""
     command = [sys.executable, __file__, "--mode", mode]
-    for name in ("entries", "units", "connections", "direct"):
+    for name in ("entries", "units", "connections", "direct", "rate"):
         command += [f"--{name}", str(getattr(args, name))]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -251,11 +309,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--direct", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mode", choices=["all", "queued", "direct"], default="all")
+    parser.add_argument("--rate", type=float, default=0.0, help="entries/s offered; 0: flat out")
+    parser.add_argument("--mode", choices=["all", "queued", "direct", "load"], default="all")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
+    if args.mode == "load":
+        print(json.dumps(generate_load(json.load(sys.stdin))))
+        return 0
     if args.mode == "queued":
-        print(json.dumps(queued_run(args.entries, args.units, args.connections)))
+        print(json.dumps(queued_run(args.entries, args.units, args.connections, args.rate)))
         return 0
     if args.mode == "direct":
         print(json.dumps(direct_run(args.direct, args.units // 10)))
