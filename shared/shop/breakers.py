@@ -15,7 +15,8 @@ What this module adds is the shop's side of it:
   read that has not answered by then is abandoned (its thread finishes on its own) and
   counted as a failure, so a slow dependency costs a caller at most its timeout (twice it
   while every slot is held by calls it has not answered), and nothing once its circuit is open;
-  time the interpreter spent collecting garbage is not counted (see `_Collections`);
+  time the interpreter spent collecting garbage is not counted (up to
+  `COLLECTIONS_NOT_COUNTED_SECONDS` per wait; see `_Collections`);
 - which errors count (the dependency's own unavailability, never a business answer such as
   a declined card or an unknown product);
 - one error for "unavailable or open", the dependency's own (`DependencyUnavailable`,
@@ -32,11 +33,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as CallTimedOut
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
 from dataclasses import dataclass
 from functools import cache, partial
+from typing import Any
 
 from aws_lambda_powertools.utilities.circuit_breaker import (
     CircuitBreakerConfig,
@@ -60,6 +61,9 @@ FAILURES_TO_OPEN = 5  # consecutive, per function instance
 DEFAULT_RECOVERY_SECONDS = 30  # how long an open circuit waits before its probe
 DEFAULT_STATE_CACHE_SECONDS = 5  # how stale an instance's view of a circuit may be
 _CALLS_IN_FLIGHT = 16  # per dependency and instance, abandoned slow calls included
+# Garbage collections inside a wait extend its deadline by at most this: more than the longest
+# full collection seen on the local platform (about 1 s), and a bound should a finalizer hang.
+COLLECTIONS_NOT_COUNTED_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -144,26 +148,51 @@ class _Collections:
     503 at checkout). A deadline is extended by the pauses that fell inside it."""
 
     def __init__(self) -> None:
-        self._finished = 0.0
-        self._began: float | None = None
+        # (seconds of the collections finished, when the one under way began): one attribute,
+        # so a reader on another thread sees both from the same moment.
+        self._state: tuple[float, float | None] = (0.0, None)
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
-        # Collections never overlap (the interpreter runs one at a time, holding the GIL).
+        # Collections never overlap: CPython starts none while one is under way.
+        finished, began = self._state
         if phase == "start":
-            self._began = time.monotonic()
-        elif self._began is not None:
-            self._finished += time.monotonic() - self._began
-            self._began = None
+            self._state = (finished, time.monotonic())
+        elif began is not None:
+            self._state = (finished + time.monotonic() - began, None)
 
     @property
     def seconds(self) -> float:
         """Until now, the one under way included (its finalizers may let a thread run)."""
-        began = self._began
-        return self._finished + (0.0 if began is None else time.monotonic() - began)
+        finished, began = self._state
+        return finished + (0.0 if began is None else time.monotonic() - began)
 
 
 _collections = _Collections()
 gc.callbacks.append(_collections)
+
+
+type _Moment = tuple[float, float]  # (time.monotonic(), _collections.seconds) then
+
+
+def _moment() -> _Moment:
+    return time.monotonic(), _collections.seconds
+
+
+def _wait(future: Future[Any], since: _Moment, timeout: float) -> bool:
+    """Whether `future` is done within `timeout` of the moment `since`, the collections' time
+    after it not counted (up to COLLECTIONS_NOT_COUNTED_SECONDS)."""
+    began, collected_before = since
+
+    def deadline() -> float:
+        collected = min(_collections.seconds - collected_before, COLLECTIONS_NOT_COUNTED_SECONDS)
+        return began + timeout + collected
+
+    while True:
+        due = deadline()
+        if wait([future], timeout=max(0.0, due - time.monotonic())).done:
+            return True
+        if deadline() <= due:  # no collection since: the time is up
+            return False
 
 
 def _config(dependency: Dependency) -> CircuitBreakerConfig:
@@ -206,12 +235,11 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
     # The call in the invocation's own context: locally, that is the function's environment
     # and the record of its AWS calls (contextvars do not follow work into a pool's threads).
     attempt = in_current_trace(partial(_attempt, dependency, call))
-    # When the call left for the dependency, and the collections' pauses until then.
-    began = Future[tuple[float, float]]()
+    began = Future[_Moment]()  # when the call left for the dependency
     answered = _answered(dependency.name)
 
     def timed_attempt() -> T:
-        began.set_result((time.monotonic(), _collections.seconds))
+        began.set_result(_moment())
         try:
             return attempt()
         finally:
@@ -225,24 +253,16 @@ def _within_timeout[T](dependency: Dependency, call: Callable[[], T]) -> T:
     # slot fails only when the dependency answered none of the calls holding them within the
     # timeout, the process running all along: that is its slowness.
     while True:
-        before, paused = answered.count, _collections.seconds
-        try:
-            started, paused = began.result(timeout=timeout)
+        before = answered.count
+        if _wait(began, _moment(), timeout):
             break
-        except CallTimedOut:
-            if answered.count == before and _collections.seconds == paused and future.cancel():
-                raise DependencyTimedOut(
-                    f"{dependency.name}: {_CALLS_IN_FLIGHT} calls unanswered for {timeout} s"
-                ) from None
-    while True:
-        deadline = started + timeout + (_collections.seconds - paused)
-        try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except CallTimedOut:
-            if started + timeout + (_collections.seconds - paused) <= deadline:
-                raise DependencyTimedOut(
-                    f"{dependency.name} did not answer within {timeout} s"
-                ) from None
+        if answered.count == before and future.cancel():
+            raise DependencyTimedOut(
+                f"{dependency.name}: {_CALLS_IN_FLIGHT} calls unanswered for {timeout} s"
+            )
+    if not _wait(future, began.result(), timeout):
+        raise DependencyTimedOut(f"{dependency.name} did not answer within {timeout} s")
+    return future.result()
 
 
 def call[T](dependency: Dependency, function: Callable[[], T]) -> T:

@@ -308,9 +308,14 @@ def test_calls_waiting_for_a_slot_are_not_counted_as_the_dependency_being_slow(
 def test_a_caller_finding_every_slot_held_by_unanswered_calls_fails_within_twice_the_timeout(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """However busy the collector is meanwhile: another thread allocating all along makes it
+    collect every few milliseconds, and only the time of those collections is not counted."""
     monkeypatch.setenv("CIRCUITS_TABLE", platform.environment["CIRCUITS_TABLE"])
     hanging = Dependency(unique("hanging"), 0.5, DependencyUnavailable)
     answer = threading.Event()
+    collections_before = young_collections()
+    churning = threading.Thread(target=allocate_until, args=(answer,), daemon=True)
+    churning.start()
     with ThreadPoolExecutor(breakers._CALLS_IN_FLIGHT) as pool:
         held = [
             pool.submit(breakers.call, hanging, lambda: answer.wait(30))
@@ -327,6 +332,8 @@ def test_a_caller_finding_every_slot_held_by_unanswered_calls_fails_within_twice
                     call.result()
         finally:
             answer.set()
+    churning.join()
+    assert young_collections() > collections_before + 10  # the collector was busy throughout
     assert seconds < 2 * hanging.timeout() + SLACK_SECONDS
 
 
@@ -342,6 +349,18 @@ class _SlowToCollect:
     def __del__(self) -> None:
         time.sleep(self.seconds)
         self.finalized.set()
+
+
+def allocate_until(done: threading.Event) -> None:
+    """Garbage in cycles, as fast as one thread makes it: the collector runs every few ms."""
+    while not done.is_set():
+        for _ in range(1000):
+            cycle: list[Any] = []
+            cycle.append(cycle)
+
+
+def young_collections() -> int:
+    return int(gc.get_stats()[0]["collections"])
 
 
 def collect_for(seconds: float) -> None:
@@ -364,7 +383,7 @@ def test_a_garbage_collection_during_a_call_is_not_counted_as_the_dependency_bei
 
     def read() -> str:
         collect_for(2 * paused.timeout())
-        time.sleep(paused.timeout() / 3)  # the dependency's own part, well within its timeout
+        time.sleep(paused.timeout() / 10)  # the dependency's own part, well within its timeout
         return "answered"
 
     assert breakers.call(paused, read) == "answered"
