@@ -33,7 +33,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_until_done
 from contextvars import copy_context
 from dataclasses import dataclass
 from functools import cache, partial
@@ -181,18 +182,22 @@ def _moment() -> _Moment:
 def _wait(future: Future[Any], since: _Moment, timeout: float) -> bool:
     """Whether `future` is done within `timeout` of the moment `since`, the collections' time
     after it not counted (up to COLLECTIONS_NOT_COUNTED_SECONDS)."""
-    began, collected_before = since
+    started, collected_before = since
 
     def deadline() -> float:
         collected = min(_collections.seconds - collected_before, COLLECTIONS_NOT_COUNTED_SECONDS)
-        return began + timeout + collected
+        return started + timeout + collected
 
+    due = deadline()
     while True:
-        due = deadline()
-        if wait([future], timeout=max(0.0, due - time.monotonic())).done:
+        if wait_until_done([future], timeout=max(0.0, due - time.monotonic())).done:
             return True
-        if deadline() <= due:  # no collection since: the time is up
-            return False
+        moved = deadline()
+        if moved <= due:  # no collection since: the time is up
+            return future.done()
+        # Wait for the rest, at least a moment: a collection may still be under way (its
+        # finalizers let this thread run), moving the deadline as it goes.
+        due = max(moved, time.monotonic() + 0.01)
 
 
 def _config(dependency: Dependency) -> CircuitBreakerConfig:

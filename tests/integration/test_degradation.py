@@ -316,23 +316,26 @@ def test_a_caller_finding_every_slot_held_by_unanswered_calls_fails_within_twice
     collections_before = young_collections()
     churning = threading.Thread(target=allocate_until, args=(answer,), daemon=True)
     churning.start()
-    with ThreadPoolExecutor(breakers._CALLS_IN_FLIGHT) as pool:
-        held = [
-            pool.submit(breakers.call, hanging, lambda: answer.wait(30))
-            for _ in range(breakers._CALLS_IN_FLIGHT)
-        ]
-        time.sleep(0.1)  # every slot taken
-        try:
-            started = time.monotonic()
-            with pytest.raises(DependencyUnavailable):
-                breakers.call(hanging, lambda: True)
-            seconds = time.monotonic() - started
-            for call in held:
+    try:
+        with ThreadPoolExecutor(breakers._CALLS_IN_FLIGHT) as pool:
+            held = [
+                pool.submit(breakers.call, hanging, lambda: answer.wait(30))
+                for _ in range(breakers._CALLS_IN_FLIGHT)
+            ]
+            time.sleep(0.1)  # every slot taken
+            try:
+                started = time.monotonic()
                 with pytest.raises(DependencyUnavailable):
-                    call.result()
-        finally:
-            answer.set()
-    churning.join()
+                    breakers.call(hanging, lambda: True)
+                seconds = time.monotonic() - started
+                for call in held:
+                    with pytest.raises(DependencyUnavailable):
+                        call.result()
+            finally:
+                answer.set()
+    finally:
+        answer.set()
+        churning.join()
     assert young_collections() > collections_before + 10  # the collector was busy throughout
     assert seconds < 2 * hanging.timeout() + SLACK_SECONDS
 
