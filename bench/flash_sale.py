@@ -100,7 +100,7 @@ def generate_load(job: dict[str, Any]) -> dict[str, Any]:
                 index = next(upcoming, None)
             if index is None:
                 break
-            due = began + index / rate if rate else time.perf_counter()
+            due = began + index / rate if rate else max(began, time.perf_counter())
             time.sleep(max(0.0, due - time.perf_counter()))
             headers = {
                 "Authorization": f"Bearer {tokens[index]}",
@@ -118,7 +118,7 @@ def generate_load(job: dict[str, Any]) -> dict[str, Any]:
                     if attempt:
                         raise
             with lock:
-                answers.append(((time.perf_counter() - max(due, began)) * 1000, answer.status))
+                answers.append(((time.perf_counter() - due) * 1000, answer.status))
         link.close()
 
     workers = [threading.Thread(target=connection) for _ in range(int(job["connections"]))]
