@@ -30,6 +30,7 @@ from moto import backends
 from moto.core.responses import BaseResponse
 from moto.core.utils import method_names_from_class
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_api._internal import mock_random
@@ -808,6 +809,74 @@ def test_transactions_answer_and_roll_back_as_moto_does(platform: LocalPlatform)
         DynamoDBBackend.transact_write_items = seam  # type: ignore[method-assign]
     assert ours == theirs
     assert [answer is None for answer, _ in ours] == [True, False, False, False, True]
+
+
+# ---------------------------------------------------------------------- UpdateExpression
+def counter_updates(dynamodb: Any, table: str, expression: str) -> list[Any]:
+    """Three updates of one item with one expression and different values, and a fourth with
+    an expression that does not parse: what each answered."""
+    names = {"#count": "count", "#tag": "tag"}
+    answers: list[Any] = []
+    for step, tag in ((1, "a"), (2, "b"), (4, "c")):
+        answers.append(
+            dynamodb.update_item(
+                TableName=table,
+                Key={"pk": {"S": "one"}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":step": {"N": str(step)},
+                    ":tag": {"S": tag},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        )
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            dynamodb.update_item(
+                TableName=table,
+                Key={"pk": {"S": "one"}},
+                UpdateExpression="SET = :tag",
+                ExpressionAttributeValues={":tag": {"S": "d"}},
+            )
+        answers.append(refused.value.response["Error"])
+    return answers
+
+
+def test_an_update_expression_is_parsed_once_and_each_write_applies_its_own_values(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb = emulator_client(platform, "dynamodb")
+    tables = []
+    for _ in range(2):
+        name = unique("update")
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        tables.append(name)
+    # An expression no other test writes (spaces are free), so its parses are this test's.
+    expression = "SET #count = if_not_exists(#count, :zero) + :step," + " " * 7 + "#tag = :tag"
+    moto_parse = moto_speed._originals["update_expression"]
+    parses: list[str] = []
+
+    def counted(cls: type, expression_str: str) -> Any:
+        parses.append(expression_str)
+        return moto_parse.__func__(cls, expression_str)
+
+    monkeypatch.setitem(moto_speed._originals, "update_expression", classmethod(counted))
+    moto_speed._update_expression_tree.cache_clear()
+    ours = counter_updates(dynamodb, tables[0], expression)
+    assert parses.count(expression) == 1  # three writes, each parsed twice by moto
+    # moto's own, for these writes only (correct, only slower, for anyone else meanwhile)
+    monkeypatch.setattr(UpdateExpressionParser, "make", moto_parse)
+    theirs = counter_updates(dynamodb, tables[1], expression)
+    assert ours == theirs
+    assert ours[2] == {"pk": {"S": "one"}, "count": {"N": "7"}, "tag": {"S": "c"}}
+    assert ours[3]["Code"] == ours[4]["Code"] == "ValidationException"
 
 
 # ---------------------------------------------------------------------- answers as JSON
