@@ -41,7 +41,7 @@ from moto.s3.responses import S3Response
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from shop_local.moto_fidelity import _LOCK as DYNAMODB_LOCK
-from shop_local.moto_speed import wire_value
+from shop_local.moto_speed import message_with_receipt, wire_value
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +189,19 @@ def _install_hooks() -> None:
     def journaled_add_message(self: Queue, message: Message) -> None:
         add_message(self, message)
         journal = _journals["sqs"]
-        if journal is not None and any(m is message for m in self._messages):
+        # moto drops a message only as a FIFO queue's duplicate; a standard queue keeps each
+        # one (no walk of a long backlog per send).
+        if journal is not None and (
+            not self.fifo_queue or any(m is message for m in self._messages)
+        ):
             journal.append(pickle.dumps(("add", _queue_id(self), message)))
 
     def journaled_delete_message(self: Queue, receipt_handle: str) -> None:
-        gone = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
+        gone = message_with_receipt(self, receipt_handle)
         delete_message(self, receipt_handle)
         journal = _journals["sqs"]
-        if journal is not None and gone:
-            journal.append(pickle.dumps(("remove", _queue_id(self), gone)))
+        if journal is not None and gone is not None:
+            journal.append(pickle.dumps(("remove", _queue_id(self), [gone.id])))
 
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
     Queue.delete_message = journaled_delete_message  # type: ignore[method-assign]

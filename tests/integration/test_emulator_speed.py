@@ -1073,6 +1073,114 @@ def test_queue_attributes_are_moto_own_computed_when_read(platform: LocalPlatfor
         Queue.approximate_number_of_messages = moto_count  # type: ignore[method-assign]
 
 
+def _moto_queue(url: str) -> Any:
+    """moto's model of the queue at `url`."""
+    from moto.sqs.models import sqs_backends
+
+    name = url.rsplit("/", 1)[1]
+    return next(
+        backend.queues[name]
+        for regions in sqs_backends.values()
+        for backend in regions.values()
+        if name in backend.queues
+    )
+
+
+def test_a_delete_finds_its_message_by_receipt_handle_without_walking_the_queue(
+    platform: LocalPlatform,
+) -> None:
+    from moto.sqs.models import Message
+
+    sqs = emulator_client(platform, "sqs")
+    url = sqs.create_queue(QueueName=unique("backlog"))["QueueUrl"]
+    other = sqs.create_queue(QueueName=unique("elsewhere"))["QueueUrl"]
+    for batch in range(50):  # a backlog of 500
+        entries = [{"Id": str(i), "MessageBody": f"m{batch}-{i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    sqs.send_message(QueueUrl=other, MessageBody="theirs")
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    handles = [m["ReceiptHandle"] for m in received["Messages"]]
+    taken = {m["MessageId"] for m in received["Messages"]}
+    looked_at = 0
+    moto_check = Message.had_receipt_handle
+
+    def counted(message: Any, handle: str) -> bool:
+        nonlocal looked_at
+        looked_at += 1
+        return moto_check(message, handle)
+
+    Message.had_receipt_handle = counted  # type: ignore[method-assign,assignment]
+    try:
+        deleted = sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)],
+        )
+    finally:
+        Message.had_receipt_handle = moto_check  # type: ignore[method-assign]
+    assert len(deleted["Successful"]) == 10
+    assert not deleted.get("Failed")
+    # moto walked all 500 twice a delete; the handle finds the message (and the journal's
+    # record of what went asks it once more).
+    assert looked_at <= 2 * len(handles)
+    left = _moto_queue(url)._messages
+    assert len(left) == 490
+    assert not taken & {m.id for m in left}
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[0])  # again: nothing, as moto
+    assert len(_moto_queue(url)._messages) == 490
+
+    # A handle moto never gave, or another queue's, is refused as moto refuses it; the other
+    # queue's message stays where it is.
+    theirs = sqs.receive_message(QueueUrl=other, VisibilityTimeout=60)["Messages"][0]
+    for handle in ("not-a-handle", theirs["ReceiptHandle"]):
+        with pytest.raises(ClientError) as refused:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+        assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    assert [m.id for m in _moto_queue(other)._messages] == [theirs["MessageId"]]
+
+    # A message received again has a new handle; its first one still deletes it (as moto).
+    again = sqs.create_queue(QueueName=unique("again"))["QueueUrl"]
+    sqs.send_message(QueueUrl=again, MessageBody="twice")
+    first = sqs.receive_message(QueueUrl=again, VisibilityTimeout=0)["Messages"][0]
+    second = sqs.receive_message(QueueUrl=again, VisibilityTimeout=60)["Messages"][0]
+    assert first["MessageId"] == second["MessageId"]
+    assert first["ReceiptHandle"] != second["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=again, ReceiptHandle=first["ReceiptHandle"])
+    assert _moto_queue(again)._messages == []
+    sqs.delete_message(QueueUrl=again, ReceiptHandle=second["ReceiptHandle"])
+
+
+def test_a_queue_s_visible_messages_are_those_moto_lists_read_against_one_clock(
+    platform: LocalPlatform,
+) -> None:
+    sqs = emulator_client(platform, "sqs")
+    url = sqs.create_queue(QueueName=unique("visible"))["QueueUrl"]
+    for i in range(6):
+        sqs.send_message(QueueUrl=url, MessageBody=f"now-{i}")
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"later-{i}", DelaySeconds=60)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+    assert len(received["Messages"]) == 2
+    queue = _moto_queue(url)
+    clock = moto_speed.unix_time_millis  # type: ignore[attr-defined]
+    readings = 0
+
+    def read_clock(dt: Any = None) -> float:
+        nonlocal readings
+        readings += 1
+        return clock(dt)
+
+    moto_speed.unix_time_millis = read_clock  # type: ignore[attr-defined]
+    try:
+        ours = queue.messages
+    finally:
+        moto_speed.unix_time_millis = clock  # type: ignore[attr-defined]
+    assert readings == 1  # moto reads it twice a message
+    assert ours == moto_speed._originals["visible_messages"].fget(queue)
+    assert sorted(m.body for m in ours) == sorted(
+        {f"now-{i}" for i in range(6)} - {m["Body"] for m in received["Messages"]}
+    )
+
+
 def test_a_stream_drops_what_every_poller_has_delivered_but_its_last_few(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
