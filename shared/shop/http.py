@@ -109,12 +109,12 @@ class ApiRequest:
         self,
         event: Mapping[str, Any],
         lambda_context: Any = None,
-        path_types: Mapping[str, object] | None = None,
+        path_types: Mapping[str, TypeAdapter[Any]] | None = None,
     ) -> None:
         self.event = event
         self.lambda_context = lambda_context
         # The contract's types of the path parameters: a SKU in a path obeys the SKU pattern.
-        self.path_types: Mapping[str, object] = path_types or {}
+        self.path_types: Mapping[str, TypeAdapter[Any]] = path_types or {}
         self.method: str = event.get("httpMethod", "")
         self.path: str = event.get("path", "")
         self.resource: str = event.get("resource", "")  # the route's template: /products/{id}
@@ -138,7 +138,7 @@ class ApiRequest:
         declared = self.path_types.get(name)
         if declared is not None:
             try:
-                TypeAdapter(declared).validate_python(value, strict=True)
+                declared.validate_python(value, strict=True)
             except ValidationError as error:
                 problems = [
                     {"field": f"path.{name}", "problem": problem["msg"]}
@@ -333,11 +333,16 @@ def api_handler(
         idempotency=idempotency,
     )
 
+    # Built once: a TypeAdapter compiles its type's validator (some 40 us, each request before).
+    path_types: dict[str, TypeAdapter[Any]] = {
+        name: TypeAdapter(declared) for name, declared in contract.path.items()
+    }
+
     def decorate(operation: Callable[[ApiRequest], ApiResponse]) -> ApiLambdaHandler:
         module = operation.__module__.rsplit(".", 1)[-1]
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            request = ApiRequest(event, context, contract.path)
+            request = ApiRequest(event, context, path_types)
             logger.thread_safe_append_keys(
                 correlation_id=request.correlation_id, operation=module, method=request.method
             )
