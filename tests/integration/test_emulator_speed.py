@@ -879,6 +879,91 @@ def test_an_update_expression_is_parsed_once_and_each_write_applies_its_own_valu
     assert ours[3]["Code"] == ours[4]["Code"] == "ValidationException"
 
 
+def shape_updates(
+    dynamodb: Any, keyed_by_pk: str, keyed_by_pk_and_sk: str, checks: Callable[[], int]
+) -> list[tuple[Any, int]]:
+    """Updates whose shape moto's checks pass or refuse, each made twice: what each answered,
+    and how many shape checks (`checks()` counts them) it ran. (Spaces no other test writes:
+    these trees' checks are this test's.)"""
+    gap = " " * 13
+    updates: list[tuple[str, str, dict[str, str] | None]] = [
+        (keyed_by_pk, f"SET #a ={gap}:v", {"#a": "a"}),
+        (keyed_by_pk, f"SET #a ={gap}:v", {"#a": "pk"}),  # the same tree, names change a key
+        (keyed_by_pk, f"SET sk ={gap}:v", None),
+        (keyed_by_pk_and_sk, f"SET sk ={gap}:v", None),  # the same tree, a key of this table
+        (keyed_by_pk, f"SET a ={gap}:v, a = :v", None),  # one path set twice
+        (keyed_by_pk, f"SET a ={gap}:v SET b = :v", None),  # two SET clauses
+        (keyed_by_pk, f"SET #a ={gap}:v", {"#a": "a"}),  # passed before: passes again
+    ]
+    answers: list[tuple[Any, int]] = []
+    for table, expression, names in updates:
+        key = {"pk": {"S": "one"}} | ({"sk": {"S": "x"}} if table == keyed_by_pk_and_sk else {})
+        for value in ("first", "second"):
+            before = checks()
+            try:
+                answer = dynamodb.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression=expression,
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                    ExpressionAttributeValues={":v": {"S": value}},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError as refused:
+                answer = refused.response["Error"]
+            answers.append((answer, checks() - before))
+    return answers
+
+
+def test_an_update_s_shape_is_checked_once_per_names_and_keys_and_a_bad_one_every_time(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        UpdateExpressionValidator,
+    )
+
+    dynamodb = emulator_client(platform, "dynamodb")
+    tables = []
+    for keys in (["pk"], ["pk", "sk"], ["pk"], ["pk", "sk"]):
+        name = unique("shape")
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            KeySchema=[
+                {"AttributeName": k, "KeyType": kind}
+                for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)
+            ],
+        )
+        tables.append(name)
+    counted = 0
+    moto_count = ActionCountValidator.verify_action_counts
+
+    def count(self: Any, node: Any) -> Any:
+        nonlocal counted
+        counted += 1
+        return moto_count(self, node)
+
+    monkeypatch.setattr(ActionCountValidator, "verify_action_counts", count)
+    ours = shape_updates(dynamodb, tables[0], tables[1], lambda: counted)
+    # moto's own: every check, every time
+    monkeypatch.setattr(
+        UpdateExpressionValidator, "get_ast_processors", moto_speed._originals["update_processors"]
+    )
+    theirs = shape_updates(dynamodb, tables[2], tables[3], lambda: counted)
+    assert [answer for answer, _ in ours] == [answer for answer, _ in theirs]
+    assert all(checked for _, checked in theirs)
+    codes = [answer.get("Code") for answer, _ in ours]
+    assert codes == [None, None] + ["ValidationException"] * 2 + [None, None] + [
+        "ValidationException"
+    ] * 6 + [None, None]
+    # A shape that passed is not checked again, for the same names and keys; one refused is.
+    checked = [bool(n) for _, n in ours]
+    assert checked == [True, False, True, True, True, False] + [True] * 6 + [False, False]
+    assert ours[13][0] == {"pk": {"S": "one"}, "a": {"S": "second"}, "sk": {"S": "second"}}
+
+
 # ---------------------------------------------------------------------- answers as JSON
 def test_item_answers_are_what_moto_serializer_writes(platform: LocalPlatform) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
