@@ -38,9 +38,10 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
-from moto.sqs.models import Message, Queue, sqs_backends
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from shop_local.moto_fidelity import _LOCK as DYNAMODB_LOCK
+from shop_local.moto_fidelity import _queue_lock as queue_lock
 from shop_local.moto_speed import message_with_receipt, wire_value
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,10 @@ def _install_hooks() -> None:
 
     # SQS: a message's arrival in a queue (sent, or moved to its dead-letter queue) and its
     # deletion; receives are not kept (after a restart every message is received again, as
-    # after a visibility timeout).
-    add_message, delete_message = Queue.add_message, Queue.delete_message
+    # after a visibility timeout). A deletion is journaled where the API makes it, the
+    # backend, so that moto_speed's Queue.delete_message (installed or uninstalled before or
+    # after this) is never left out, or left in alone.
+    add_message, delete_message = Queue.add_message, SQSBackend.delete_message
 
     def journaled_add_message(self: Queue, message: Message) -> None:
         add_message(self, message)
@@ -196,15 +199,17 @@ def _install_hooks() -> None:
         ):
             journal.append(pickle.dumps(("add", _queue_id(self), message)))
 
-    def journaled_delete_message(self: Queue, receipt_handle: str) -> None:
-        gone = message_with_receipt(self, receipt_handle)
-        delete_message(self, receipt_handle)
-        journal = _journals["sqs"]
-        if journal is not None and gone is not None:
-            journal.append(pickle.dumps(("remove", _queue_id(self), [gone.id])))
+    def journaled_delete_message(self: SQSBackend, queue_name: str, receipt_handle: str) -> None:
+        with queue_lock(queue_name):  # moto_fidelity's (reentrant): as the delete holds it
+            queue = self.get_queue(queue_name)
+            gone = message_with_receipt(queue, receipt_handle)
+            delete_message(self, queue_name, receipt_handle)
+            journal = _journals["sqs"]
+            if journal is not None and gone is not None:
+                journal.append(pickle.dumps(("remove", _queue_id(queue), [gone.id])))
 
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
-    Queue.delete_message = journaled_delete_message  # type: ignore[method-assign]
+    SQSBackend.delete_message = journaled_delete_message  # type: ignore[method-assign]
 
 
 def _tables() -> Iterator[tuple[tuple[str, str, str], Any]]:

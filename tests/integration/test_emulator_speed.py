@@ -1233,6 +1233,27 @@ def test_a_delete_finds_its_message_by_receipt_handle_without_walking_the_queue(
     assert _moto_queue(again)._messages == []
     sqs.delete_message(QueueUrl=again, ReceiptHandle=second["ReceiptHandle"])
 
+    # A handle the index does not know (a message restored after a restart) is moto's walk.
+    sqs.send_message(QueueUrl=again, MessageBody="restored")
+    restored = sqs.receive_message(QueueUrl=again, VisibilityTimeout=60)["Messages"][0]
+    moto_speed._receipts.pop(restored["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=again, ReceiptHandle=restored["ReceiptHandle"])
+    assert _moto_queue(again)._messages == []
+
+    # A FIFO group's next message is delivered once the one in flight is deleted.
+    fifo = sqs.create_queue(
+        QueueName=unique("group") + ".fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=fifo, MessageBody=body, MessageGroupId="g")
+    one = sqs.receive_message(QueueUrl=fifo, VisibilityTimeout=60)["Messages"]
+    assert [m["Body"] for m in one] == ["one"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=fifo, VisibilityTimeout=60)
+    sqs.delete_message(QueueUrl=fifo, ReceiptHandle=one[0]["ReceiptHandle"])
+    two = sqs.receive_message(QueueUrl=fifo, VisibilityTimeout=60)["Messages"]
+    assert [m["Body"] for m in two] == ["two"]
+
 
 def test_a_queue_s_visible_messages_are_those_moto_lists_read_against_one_clock(
     platform: LocalPlatform,
