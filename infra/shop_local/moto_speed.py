@@ -684,22 +684,24 @@ def message_with_receipt(queue: SqsQueue, receipt_handle: str) -> SqsMessage | N
 
 
 def _delete_message(self: SqsQueue, receipt_handle: str) -> None:
-    """moto's Queue.delete_message, finding the message by its handle (every caller holds the
-    queue's lock: moto_fidelity)."""
-    message = _receipts.get(receipt_handle)
-    messages = self._messages
-    if (
-        message is None
-        or receipt_handle in self.deleted_messages
-        or not message.had_receipt_handle(receipt_handle)
-        or message not in messages
-    ):
-        _originals["delete_message"](self, receipt_handle)  # moto's walk, and its answer
-        return
-    self.pending_messages.discard(message)
-    self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
-    at = messages.index(message)
-    self._messages = messages[:at] + messages[at + 1 :]  # a new list, as moto makes one
+    """moto's Queue.delete_message, finding the message by its handle. Every caller holds the
+    queue's lock (moto_fidelity); the list is rebuilt under the lock moto appends under too,
+    so a message moved in from another queue meanwhile (a dead-letter queue's) is kept."""
+    with self._messages_lock:
+        message = _receipts.get(receipt_handle)
+        messages = self._messages
+        if (
+            message is None
+            or receipt_handle in self.deleted_messages
+            or not message.had_receipt_handle(receipt_handle)
+            or message not in messages
+        ):
+            _originals["delete_message"](self, receipt_handle)  # moto's walk, and its answer
+            return
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+        at = messages.index(message)
+        self._messages = messages[:at] + messages[at + 1 :]  # a new list, as moto makes one
 
 
 # ---------------------------------------------------------------------- UpdateExpression checks
