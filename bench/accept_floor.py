@@ -243,23 +243,9 @@ def platform_entries(local: Any, part: str, count: int) -> tuple[list[list[Reque
     if part == "gateway":
         health: Request = ("GET", "/_local/health", {}, "")
         return [[health]] * count, [[health]] * count
-    from shop_local.flash_sale_demo import moment
-
     client = flash_sale.Client(local)
     admin = local.identity.issue("bench-admin", admin=True, ttl_seconds=3600)
-    sku = flash_sale.stocked_sku(client, admin, 200)
-    terms = {
-        "sku": sku,
-        "quantity": 100,
-        "price": {"amount": 499, "currency": "GBP"},
-        "starts_at": moment(-60),
-        "ends_at": moment(3600),
-        "per_customer_limit": 1,
-        "hold_seconds": 3600,
-    }
-    opened = client.call("POST", "/admin/flash-sales", admin, terms)
-    assert opened.status_code == 201, opened.text
-    path = f"/flash-sales/{opened.json()['sale_id']}/entries"
+    path = f"/flash-sales/{flash_sale.open_sale(client, admin, 100)}/entries"
 
     def entry(shopper: str) -> list[Request]:
         token = local.identity.issue(shopper, ttl_seconds=3600)

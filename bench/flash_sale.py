@@ -140,6 +140,23 @@ def stocked_sku(client: Client, admin: str, quantity: int) -> str:
     return sku
 
 
+def open_sale(client: Client, admin: str, units: int) -> str:
+    """A sale of `units` units (of a new product, stocked with 100 more), open for an hour,
+    one unit a shopper: its id."""
+    terms = {
+        "sku": stocked_sku(client, admin, units + 100),
+        "quantity": units,
+        "price": {"amount": 499, "currency": "GBP"},
+        "starts_at": moment(-60),
+        "ends_at": moment(3600),
+        "per_customer_limit": 1,
+        "hold_seconds": 3600,
+    }
+    opened = client.call("POST", "/admin/flash-sales", admin, terms)
+    assert opened.status_code == 201, opened.text
+    return str(opened.json()["sale_id"])
+
+
 def maximum_concurrency() -> int:
     template = load_template(Path(__file__).resolve().parent.parent / "template.yaml")
     events = template["Resources"]["DecideEntriesFunction"]["Properties"]["Events"]
@@ -155,19 +172,7 @@ def queued_run(entries: int, units: int, connections: int, rate: float) -> dict[
         try:
             client = Client(local)
             admin = local.identity.issue("bench-admin", admin=True, ttl_seconds=3600)
-            sku = stocked_sku(client, admin, units + 100)
-            terms = {
-                "sku": sku,
-                "quantity": units,
-                "price": {"amount": 499, "currency": "GBP"},
-                "starts_at": moment(-60),
-                "ends_at": moment(3600),
-                "per_customer_limit": 1,
-                "hold_seconds": 3600,
-            }
-            opened = client.call("POST", "/admin/flash-sales", admin, terms)
-            assert opened.status_code == 201, opened.text
-            sale_id = opened.json()["sale_id"]
+            sale_id = open_sale(client, admin, units)
             tokens = [local.identity.issue(f"fan-{i}", ttl_seconds=3600) for i in range(entries)]
             job = {
                 "url": local.url,

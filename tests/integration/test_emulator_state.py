@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from typing import Any
 
 from helpers import emulator_client, unique
 from shop_local import moto_speed, persistence
@@ -35,6 +36,18 @@ def test_a_binary_attribute_is_journaled_in_its_wire_form_and_replays_the_same_b
     assert again == item
 
 
+def queue_records(name: str) -> list[tuple[str, Any]]:
+    """What the SQS journal holds of the queue called `name`: (change, payload) in order."""
+    journal = persistence._journals["sqs"]
+    assert journal is not None, "the test platform keeps its state"
+    _, records = journal.recover()
+    return [
+        (change, payload)
+        for change, where, payload in map(pickle.loads, records)
+        if where[2] == name
+    ]
+
+
 def test_the_queue_journal_records_each_message_sent_and_the_one_a_delete_removed(
     platform: LocalPlatform,
 ) -> None:
@@ -46,14 +59,7 @@ def test_the_queue_journal_records_each_message_sent_and_the_one_a_delete_remove
     gone = received["Messages"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=gone["ReceiptHandle"])
     sqs.delete_message(QueueUrl=url, ReceiptHandle=gone["ReceiptHandle"])  # again: no record
-    journal = persistence._journals["sqs"]
-    assert journal is not None, "the test platform keeps its state"
-    _, records = journal.recover()
-    ours = [
-        (change, payload)
-        for change, where, payload in map(pickle.loads, records)
-        if where[2] == name
-    ]
+    ours = queue_records(name)
     assert ours == [
         *[("add", ours[i][1]) for i in range(3)],
         ("remove", [gone["MessageId"]]),
@@ -71,11 +77,7 @@ def test_the_queue_journal_records_a_fifo_duplicate_not_at_all(platform: LocalPl
         sqs.send_message(
             QueueUrl=url, MessageBody="once", MessageGroupId="g", MessageDeduplicationId="d"
         )
-    journal = persistence._journals["sqs"]
-    assert journal is not None, "the test platform keeps its state"
-    _, records = journal.recover()
-    ours = [change for change, where, _ in map(pickle.loads, records) if where[2] == name]
-    assert ours == ["add"]
+    assert [change for change, _ in queue_records(name)] == ["add"]
 
 
 def test_a_delete_is_journaled_with_moto_speed_taken_out_and_put_back(
@@ -98,12 +100,5 @@ def test_a_delete_is_journaled_with_moto_speed_taken_out_and_put_back(
     second = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
     deleted.append(second["MessageId"])
-    journal = persistence._journals["sqs"]
-    assert journal is not None, "the test platform keeps its state"
-    _, records = journal.recover()
-    removed = [
-        payload
-        for change, where, payload in map(pickle.loads, records)
-        if where[2] == name and change == "remove"
-    ]
+    removed = [payload for change, payload in queue_records(name) if change == "remove"]
     assert removed == [[deleted[0]], [deleted[1]]]
