@@ -476,9 +476,11 @@ class StreamPoller(EventSource):
         policy: StreamRetryPolicy | None = None,
         on_failure_queue: str | None = None,
         checkpoints: StreamCheckpoints | None = None,
+        idle_wait: float = STREAM_IDLE_WAIT_SECONDS,
     ) -> None:
         super().__init__(f"stream:{function}")
         self.checkpoints = checkpoints
+        self.idle_wait = idle_wait  # how long it waits for a write before it reads anyway
         self.functions, self.function = functions, function
         self.stream_arn = stream_arn
         self.batch_size = batch_size
@@ -539,7 +541,7 @@ class StreamPoller(EventSource):
                 self.idle.set()
                 # Wait for a write to this table's stream (or a second, or a stop), rather than
                 # reading every 0.2 s at idle: three pollers made 30 requests a second.
-                wait_for_stream_writes(table, written, STREAM_IDLE_WAIT_SECONDS, self.stopping)
+                wait_for_stream_writes(table, written, self.idle_wait, self.stopping)
 
     def _iterator(self, streams: Any, shard_id: str) -> str:
         """Where this poller starts reading: after the last record it delivered before a
