@@ -182,11 +182,11 @@ def _install_hooks() -> None:
     S3Response.put_object = journaled_put_object  # type: ignore[method-assign]
     S3Response.delete_object = journaled_delete_object  # type: ignore[method-assign]
 
-    # SQS: a message's arrival in a queue (sent, or moved to its dead-letter queue) and its
-    # deletion; receives are not kept (after a restart every message is received again, as
-    # after a visibility timeout). A deletion is journaled where the API makes it, the
-    # backend, so that moto_speed's Queue.delete_message (installed or uninstalled before or
-    # after this) is never left out, or left in alone.
+    # SQS: a message's arrival in a queue (sent, or moved to its dead-letter queue), its
+    # deletion and its queue's purge; receives are not kept (after a restart every message is
+    # received again, as after a visibility timeout). A deletion is journaled where the API
+    # makes it, the backend, so that moto_speed's Queue.delete_message (installed or
+    # uninstalled before or after this) is never left out, or left in alone.
     add_message, delete_message = Queue.add_message, SQSBackend.delete_message
 
     def journaled_add_message(self: Queue, message: Message) -> None:
@@ -208,8 +208,20 @@ def _install_hooks() -> None:
             if journal is not None and gone is not None:
                 journal.append(pickle.dumps(("remove", _queue_id(queue), [gone.id])))
 
+    purge_queue = SQSBackend.purge_queue
+
+    def journaled_purge_queue(self: SQSBackend, queue_name: str) -> None:
+        with queue_lock(queue_name):
+            queue = self.get_queue(queue_name)
+            gone = [m.id for m in queue._messages]
+            purge_queue(self, queue_name)  # every message, or refused (and nothing journaled)
+            journal = _journals["sqs"]
+            if journal is not None and gone:
+                journal.append(pickle.dumps(("remove", _queue_id(queue), gone)))
+
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
     SQSBackend.delete_message = journaled_delete_message  # type: ignore[method-assign]
+    SQSBackend.purge_queue = journaled_purge_queue  # type: ignore[method-assign]
 
 
 def _tables() -> Iterator[tuple[tuple[str, str, str], Any]]:

@@ -102,3 +102,11 @@ def test_a_delete_is_journaled_with_moto_speed_taken_out_and_put_back(
     deleted.append(second["MessageId"])
     removed = [payload for change, payload in queue_records(name) if change == "remove"]
     assert removed == [[deleted[0]], [deleted[1]]]
+
+
+def test_a_purged_queue_s_messages_are_journaled_as_removed(platform: LocalPlatform) -> None:
+    sqs = emulator_client(platform, "sqs")
+    url = sqs.create_queue(QueueName=unique("journaled"))["QueueUrl"]
+    sent = [sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")["MessageId"] for i in range(3)]
+    sqs.purge_queue(QueueUrl=url)
+    assert queue_records(url.rsplit("/", 1)[1])[-1] == ("remove", sent)
