@@ -674,12 +674,21 @@ def _visible_messages(self: SqsQueue) -> list[SqsMessage]:
     return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
 
+def _indexed(queue: SqsQueue, receipt_handle: str) -> SqsMessage | None:
+    """The message of `queue` given `receipt_handle`, found through the index; None when the
+    index does not know the handle or its message has left the queue."""
+    message = _receipts.get(receipt_handle)
+    # `in` compares by identity (a Message has no __eq__), in C: no lists of handles.
+    if message is not None and message.had_receipt_handle(receipt_handle):
+        return message if message in queue._messages else None
+    return None
+
+
 def message_with_receipt(queue: SqsQueue, receipt_handle: str) -> SqsMessage | None:
     """The message of `queue` that was ever given `receipt_handle`, or None."""
-    message = _receipts.get(receipt_handle)
-    if message is not None and message.had_receipt_handle(receipt_handle):
-        # `in` compares by identity (a Message has no __eq__), in C: no lists of handles.
-        return message if message in queue._messages else None
+    found = _indexed(queue, receipt_handle)
+    if found is not None:
+        return found
     return next((m for m in queue._messages if m.had_receipt_handle(receipt_handle)), None)
 
 
@@ -688,18 +697,15 @@ def _delete_message(self: SqsQueue, receipt_handle: str) -> None:
     queue's lock (moto_fidelity); the list is rebuilt under the lock moto appends under too,
     so a message moved in from another queue meanwhile (a dead-letter queue's) is kept."""
     with self._messages_lock:
-        message = _receipts.get(receipt_handle)
-        messages = self._messages
-        if (
-            message is None
-            or receipt_handle in self.deleted_messages
-            or not message.had_receipt_handle(receipt_handle)
-            or message not in messages
-        ):
+        message = (
+            None if receipt_handle in self.deleted_messages else _indexed(self, receipt_handle)
+        )
+        if message is None:
             _originals["delete_message"](self, receipt_handle)  # moto's walk, and its answer
             return
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+        messages = self._messages
         at = messages.index(message)
         self._messages = messages[:at] + messages[at + 1 :]  # a new list, as moto makes one
 

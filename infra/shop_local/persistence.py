@@ -199,14 +199,17 @@ def _install_hooks() -> None:
         ):
             journal.append(pickle.dumps(("add", _queue_id(self), message)))
 
+    def journal_removal(queue: Queue, ids: list[str]) -> None:
+        journal = _journals["sqs"]
+        if journal is not None and ids:
+            journal.append(pickle.dumps(("remove", _queue_id(queue), ids)))
+
     def journaled_delete_message(self: SQSBackend, queue_name: str, receipt_handle: str) -> None:
         with queue_lock(queue_name):  # moto_fidelity's (reentrant): as the delete holds it
             queue = self.get_queue(queue_name)
             gone = message_with_receipt(queue, receipt_handle)
             delete_message(self, queue_name, receipt_handle)
-            journal = _journals["sqs"]
-            if journal is not None and gone is not None:
-                journal.append(pickle.dumps(("remove", _queue_id(queue), [gone.id])))
+            journal_removal(queue, [] if gone is None else [gone.id])
 
     purge_queue = SQSBackend.purge_queue
 
@@ -215,9 +218,7 @@ def _install_hooks() -> None:
             queue = self.get_queue(queue_name)
             gone = [m.id for m in queue._messages]
             purge_queue(self, queue_name)  # every message, or refused (and nothing journaled)
-            journal = _journals["sqs"]
-            if journal is not None and gone:
-                journal.append(pickle.dumps(("remove", _queue_id(queue), gone)))
+            journal_removal(queue, gone)
 
     Queue.add_message = journaled_add_message  # type: ignore[method-assign]
     SQSBackend.delete_message = journaled_delete_message  # type: ignore[method-assign]
