@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,26 @@ def emulator_client(platform: Any, service: str) -> Any:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def new_table(
+    dynamodb: Any, prefix: str, keys: Sequence[tuple[str, str]] = (("pk", "S"),), **extra: Any
+) -> str:
+    """A new on-demand table of the emulator, named from `prefix`, keyed by `keys` (each a name
+    and a type: the hash key, then the range key if any), with `extra` arguments of
+    CreateTable: its name."""
+    name = unique(prefix)
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in keys],
+        KeySchema=[
+            {"AttributeName": k, "KeyType": kind}
+            for (k, _), kind in zip(keys, ("HASH", "RANGE"), strict=False)
+        ],
+        **extra,
+    )
+    return name
 
 
 def product_payload(

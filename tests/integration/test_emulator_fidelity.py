@@ -11,22 +11,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import emulator_client, unique
+from helpers import emulator_client, new_table, unique
 from shop_local.platform import LocalPlatform
 
 
 @pytest.fixture
 def counter_table(platform: LocalPlatform) -> tuple[Any, str]:
     dynamodb = emulator_client(platform, "dynamodb")
-    name = unique("fidelity")
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )
-    return dynamodb, name
+    stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    return dynamodb, new_table(dynamodb, "fidelity", StreamSpecification=stream)
 
 
 def test_concurrent_conditional_decrements_never_go_below_zero(

@@ -37,7 +37,7 @@ from moto.moto_api._internal import mock_random
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 
-from helpers import Api, emulator_client, unique
+from helpers import Api, emulator_client, new_table, unique
 from shop_local import lambda_seam, moto_speed
 from shop_local.platform import LocalPlatform
 from shop_local.provision import REGION
@@ -400,15 +400,7 @@ def run(
 
 @pytest.fixture
 def counter(platform: LocalPlatform) -> str:
-    dynamodb = emulator_client(platform, "dynamodb")
-    name = unique("speed-counter")
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-    return name
+    return new_table(emulator_client(platform, "dynamodb"), "speed-counter")
 
 
 def retrying_definition(table: str) -> dict[str, Any]:
@@ -569,14 +561,9 @@ def test_shard_iterators_expire_after_fifteen_minutes_as_on_dynamodb_streams(
 def streamed_table(platform: LocalPlatform, view: str) -> tuple[str, str, str]:
     """A new table keyed by `pk` with a stream of `view`: its name, stream ARN and shard."""
     dynamodb = emulator_client(platform, "dynamodb")
-    table = unique("speed-stream")
-    arn: str = dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
-    )["TableDescription"]["LatestStreamArn"]
+    stream = {"StreamEnabled": True, "StreamViewType": view}
+    table = new_table(dynamodb, "speed-stream", StreamSpecification=stream)
+    arn: str = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     streams = emulator_client(platform, "dynamodbstreams")
     shard: str = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     return table, arn, shard
@@ -783,22 +770,7 @@ def transaction_outcomes(dynamodb: Any, table: str) -> list[Any]:
 
 def test_transactions_answer_and_roll_back_as_moto_does(platform: LocalPlatform) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
-    tables = []
-    for _ in range(2):
-        name = unique("tx")
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "N"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
-        tables.append(name)
+    tables = [new_table(dynamodb, "tx", (("pk", "S"), ("sk", "N"))) for _ in range(2)]
     ours = transaction_outcomes(dynamodb, tables[0])
     # moto's own, for these transactions only (correct, only slower, for anyone else meanwhile)
     seam = DynamoDBBackend.transact_write_items
@@ -848,16 +820,7 @@ def test_an_update_expression_is_parsed_once_and_each_write_applies_its_own_valu
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
-    tables = []
-    for _ in range(2):
-        name = unique("update")
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        tables.append(name)
+    tables = [new_table(dynamodb, "update") for _ in range(2)]
     # An expression no other test writes (spaces are free), so its parses are this test's.
     expression = "SET #count = if_not_exists(#count, :zero) + :step," + " " * 7 + "#tag = :tag"
     moto_parse = moto_speed._originals["update_expression"]
@@ -924,19 +887,8 @@ def test_an_update_s_shape_is_checked_once_per_names_and_keys_and_a_bad_one_ever
     )
 
     dynamodb = emulator_client(platform, "dynamodb")
-    tables = []
-    for keys in (["pk"], ["pk", "sk"], ["pk"], ["pk", "sk"]):
-        name = unique("shape")
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-            KeySchema=[
-                {"AttributeName": k, "KeyType": kind}
-                for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)
-            ],
-        )
-        tables.append(name)
+    by_pk, by_pk_and_sk = (("pk", "S"),), (("pk", "S"), ("sk", "S"))
+    tables = [new_table(dynamodb, "shape", k) for k in (by_pk, by_pk_and_sk) * 2]
     counted = 0
     moto_count = ActionCountValidator.verify_action_counts
 

@@ -6,7 +6,7 @@ import json
 import pickle
 from typing import Any
 
-from helpers import emulator_client, unique
+from helpers import emulator_client, new_table, unique
 from shop_local import moto_speed, persistence
 from shop_local.platform import LocalPlatform
 
@@ -15,14 +15,7 @@ def test_a_binary_attribute_is_journaled_in_its_wire_form_and_replays_the_same_b
     platform: LocalPlatform,
 ) -> None:
     dynamodb = emulator_client(platform, "dynamodb")
-    tables = [unique("binary") for _ in range(2)]
-    for name in tables:
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
+    tables = [new_table(dynamodb, "binary") for _ in range(2)]
     item = {"pk": {"S": "k"}, "b": {"B": b"\x00\xff\x10"}, "bs": {"BS": [b"\x01", b"\x02"]}}
     dynamodb.put_item(TableName=tables[0], Item=item)
     journal = persistence._journals["dynamodb"]
