@@ -27,14 +27,12 @@ the CPU each side spent an entry) and at `--rate` entries a second offered on a 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -55,68 +53,10 @@ PARTS = ("ticket+message", "message", "gateway", "entry")
 # moto reads the region and the service from the credential scope; it checks no signature.
 SCOPE = "AWS4-HMAC-SHA256 Credential=testing/20261207/{}/{}/aws4_request, Signature=0"
 
-Request = tuple[str, str, dict[str, str], str]  # method, path, headers, body
 
-
-def generate_load(job: dict[str, Any]) -> dict[str, Any]:
-    """Send each entry's requests over `connections` keep-alive connections, at `rate` entries a
-    second on a fixed schedule (0: each connection sends its next entry once answered). Runs in
-    the load generator's process (`--mode load`)."""
-    entries: list[list[Request]] = job["entries"]
-    rate = float(job["rate"])
-    latencies: list[float] = []
-    failures: list[int] = []
-    lock = threading.Lock()
-    upcoming = iter(range(len(entries)))
-    began = time.perf_counter() + 0.2  # every connection open before the first entry is due
-
-    def connection() -> None:
-        link = http.client.HTTPConnection(job["host"], int(job["port"]), timeout=300)
-        while True:
-            with lock:
-                index = next(upcoming, None)
-            if index is None:
-                break
-            due = began + index / rate if rate else max(began, time.perf_counter())
-            time.sleep(max(0.0, due - time.perf_counter()))
-            for method, path, headers, body in entries[index]:
-                link.request(method, path, body=body.encode(), headers=headers)
-                answer = link.getresponse()
-                answer.read()
-                if answer.status >= 300:
-                    with lock:
-                        failures.append(answer.status)
-            with lock:
-                latencies.append((time.perf_counter() - due) * 1000)
-        link.close()
-
-    cpu_before = common.cpu_seconds()
-    workers = [threading.Thread(target=connection) for _ in range(int(job["connections"]))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return {
-        "latencies": latencies,
-        "failures": failures,
-        "seconds": time.perf_counter() - began,
-        "cpu": common.cpu_seconds() - cpu_before,
-    }
-
-
-def send(job: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--mode", "load"],
-        input=json.dumps(job),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
-
-
-def emulator(part: str, count: int) -> tuple[int, list[list[Request]], list[list[Request]]]:
+def emulator(
+    part: str, count: int
+) -> tuple[int, list[list[common.Request]], list[list[common.Request]]]:
     """moto's server with the template's resources, and two sets (flat, paced) of `count`
     entries' requests to it."""
     from shop_local import moto_fidelity, moto_speed
@@ -136,14 +76,14 @@ def emulator(part: str, count: int) -> tuple[int, list[list[Request]], list[list
     return port, entries(part, count, table, queue), entries(part, count, table, queue)
 
 
-def entries(part: str, count: int, table: str, queue: str) -> list[list[Request]]:
+def entries(part: str, count: int, table: str, queue: str) -> list[list[common.Request]]:
     """The accept path's requests for `count` entries, as EnterFlashSaleFunction makes them."""
     from shop.events import DomainEvent, queue_message
     from shop.flash_sales.events import FlashSaleEntered
 
     serialize = TypeSerializer().serialize
     sale_id = uuid.uuid4().hex
-    made: list[list[Request]] = []
+    made: list[list[common.Request]] = []
     for i in range(count):
         ticket_id = uuid.uuid4().hex
         at = time.time()
@@ -182,7 +122,7 @@ def entries(part: str, count: int, table: str, queue: str) -> list[list[Request]
     return made
 
 
-def _aws(service: str, target: str, body: dict[str, Any]) -> Request:
+def _aws(service: str, target: str, body: dict[str, Any]) -> common.Request:
     headers = {
         "Content-Type": "application/x-amz-json-1.0",
         "X-Amz-Target": target,
@@ -212,7 +152,7 @@ def one_run(part: str, count: int, connections: int, rate: float) -> dict[str, f
             result: dict[str, float] = {"idle_cpu_ms_per_s": idle_per_s * 1000}
             for name, entries, offered in (("flat", flat, 0.0), ("paced", paced, rate)):
                 cpu_before = common.cpu_seconds()
-                load = send(
+                load = common.send_load(
                     {
                         "host": "127.0.0.1",
                         "port": port,
@@ -222,9 +162,10 @@ def one_run(part: str, count: int, connections: int, rate: float) -> dict[str, f
                     }
                 )
                 server_cpu = common.cpu_seconds() - cpu_before
-                if load["failures"]:  # a figure of refused requests would flatter the part
-                    raise SystemExit(f"{part}: {len(load['failures'])} requests refused")
-                latencies = load["latencies"]
+                refused = [status for _, status in load["answers"] if status >= 300]
+                if refused:  # a figure of refused requests would flatter the part
+                    raise SystemExit(f"{part}: {len(refused)} entries refused")
+                latencies = [ms for ms, _ in load["answers"]]
                 result |= {
                     f"{name}_per_s": len(latencies) / load["seconds"],
                     f"{name}_p50_ms": common.percentile(latencies, 50),
@@ -238,16 +179,16 @@ def one_run(part: str, count: int, connections: int, rate: float) -> dict[str, f
                 local.stop()
 
 
-def platform_entries(local: Any, part: str, count: int) -> tuple[list[list[Request]], ...]:
+def platform_entries(local: Any, part: str, count: int) -> tuple[list[list[common.Request]], ...]:
     """Two sets of `count` entries (flat, paced) of the part, each entry its one request."""
     if part == "gateway":
-        health: Request = ("GET", "/_local/health", {}, "")
+        health: common.Request = ("GET", "/_local/health", {}, "")
         return [[health]] * count, [[health]] * count
     client = flash_sale.Client(local)
     admin = local.identity.issue("bench-admin", admin=True, ttl_seconds=3600)
     path = f"/flash-sales/{flash_sale.open_sale(client, admin, 100)}/entries"
 
-    def entry(shopper: str) -> list[Request]:
+    def entry(shopper: str) -> list[common.Request]:
         token = local.identity.issue(shopper, ttl_seconds=3600)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         return [("POST", path, headers, "{}")]
@@ -265,13 +206,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="entries/s offered, paced")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--parts", default=",".join(PARTS))
-    parser.add_argument("--mode", choices=["all", "run", "load"], default="all")
+    parser.add_argument("--mode", choices=["all", "run"], default="all")
     parser.add_argument("--part", choices=PARTS)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    if args.mode == "load":
-        print(json.dumps(generate_load(json.load(sys.stdin))))
-        return 0
     if args.mode == "run":
         print(json.dumps(one_run(args.part, args.entries, args.connections, args.rate)))
         return 0

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the machine, the statistics, the report's header, `main`.
+"""What the benchmark scripts share: the machine, the statistics, the report's header, `main`,
+and a load generator in a process of its own (`send_load`).
 
 The scripts run as `python bench/NAME.py` (run_all.py starts them that way too), which puts this
 folder first on `sys.path`, so they import this module as `common`. mypy checks this folder as
@@ -13,6 +14,8 @@ the namespace package `bench` (pyproject.toml), so for mypy they import it as `b
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
 import re
@@ -20,10 +23,13 @@ import resource
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,3 +182,81 @@ def replay_arguments(argv: list[str] | None, reads: int) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--start", default="2011-09-01", help="replay orders from this day")
     return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------------- load
+Request = tuple[str, str, dict[str, str], str]  # method, path, headers, body
+
+
+def send_load(job: dict[str, Any]) -> dict[str, Any]:
+    """Run `generate_load(job)` in a process of its own (a client does not share the measured
+    interpreter) and return what it measured."""
+    done = subprocess.run(
+        [sys.executable, __file__, "load"],
+        input=json.dumps(job),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def generate_load(job: dict[str, Any]) -> dict[str, Any]:
+    """Send each of `entries` (its requests, one after the other) to `host`:`port` over
+    `connections` keep-alive connections, at `rate` entries a second on a fixed schedule (open
+    loop: an entry's latency counts from when it was due), or with `rate` 0 each connection's
+    next entry once the last is answered. A request whose connection broke is sent once more.
+
+    Returns each entry's (milliseconds, highest status of its answers), the wall time of the
+    first send, the seconds from it to the last answer, and this process's CPU seconds."""
+    entries: list[list[Request]] = job["entries"]
+    rate = float(job["rate"])
+    answers: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    upcoming = iter(range(len(entries)))
+    began = time.perf_counter() + 0.2  # every connection open before the first entry is due
+    first_sent = time.time() + 0.2
+
+    def connection() -> None:
+        link = http.client.HTTPConnection(job["host"], int(job["port"]), timeout=300)
+        while True:
+            with lock:
+                index = next(upcoming, None)
+            if index is None:
+                break
+            due = began + index / rate if rate else max(began, time.perf_counter())
+            time.sleep(max(0.0, due - time.perf_counter()))
+            status = 0
+            for method, path, headers, body in entries[index]:
+                for attempt in range(2):
+                    try:
+                        link.request(method, path, body=body.encode(), headers=headers)
+                        answer = link.getresponse()
+                        answer.read()
+                        break
+                    except (OSError, http.client.HTTPException):
+                        link.close()
+                        if attempt:
+                            raise
+                status = max(status, answer.status)
+            with lock:
+                answers.append(((time.perf_counter() - due) * 1000, status))
+        link.close()
+
+    cpu_before = cpu_seconds()
+    workers = [threading.Thread(target=connection) for _ in range(int(job["connections"]))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return {
+        "answers": answers,
+        "first_sent": first_sent,
+        "seconds": time.perf_counter() - began,
+        "cpu": cpu_seconds() - cpu_before,
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["load"]:  # send_load's process
+    print(json.dumps(generate_load(json.load(sys.stdin))))

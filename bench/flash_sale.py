@@ -25,7 +25,6 @@ Beside it, `--direct` shoppers each with a one-unit cart go straight to POST /ch
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import statistics
@@ -39,7 +38,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -78,55 +76,6 @@ class Client:
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
             timeout=120,
         )
-
-
-def generate_load(job: dict[str, Any]) -> dict[str, Any]:
-    """POST one entry per token over `connections` keep-alive connections, at `rate` a second
-    on a fixed schedule (0: each connection sends its next entry once answered). Runs in the
-    load generator's process (`--mode load`), on the standard library only."""
-    where = urlsplit(job["url"])
-    tokens: list[str] = job["tokens"]
-    rate = float(job["rate"])
-    answers: list[tuple[float, int]] = []  # (milliseconds, status)
-    lock = threading.Lock()
-    upcoming = iter(range(len(tokens)))
-    began = time.perf_counter() + 0.2  # every connection open before the first entry is due
-    first_sent = time.time() + 0.2
-
-    def connection() -> None:
-        link = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
-        while True:
-            with lock:
-                index = next(upcoming, None)
-            if index is None:
-                break
-            due = began + index / rate if rate else max(began, time.perf_counter())
-            time.sleep(max(0.0, due - time.perf_counter()))
-            headers = {
-                "Authorization": f"Bearer {tokens[index]}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": uuid.uuid4().hex,
-            }
-            for attempt in range(2):  # an entry again is the same ticket: safe to resend
-                try:
-                    link.request("POST", job["path"], body=b"{}", headers=headers)
-                    answer = link.getresponse()
-                    answer.read()
-                    break
-                except (OSError, http.client.HTTPException):
-                    link.close()
-                    if attempt:
-                        raise
-            with lock:
-                answers.append(((time.perf_counter() - due) * 1000, answer.status))
-        link.close()
-
-    workers = [threading.Thread(target=connection) for _ in range(int(job["connections"]))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return {"answers": answers, "first_sent": first_sent, "seconds": time.perf_counter() - began}
 
 
 def stocked_sku(client: Client, admin: str, quantity: int) -> str:
@@ -173,22 +122,25 @@ def queued_run(entries: int, units: int, connections: int, rate: float) -> dict[
             client = Client(local)
             admin = local.identity.issue("bench-admin", admin=True, ttl_seconds=3600)
             sale_id = open_sale(client, admin, units)
-            tokens = [local.identity.issue(f"fan-{i}", ttl_seconds=3600) for i in range(entries)]
-            job = {
-                "url": local.url,
-                "path": f"/flash-sales/{sale_id}/entries",
-                "tokens": tokens,
-                "connections": connections,
-                "rate": rate,
-            }
-            generator = subprocess.run(
-                [sys.executable, __file__, "--mode", "load"],
-                input=json.dumps(job),
-                check=True,
-                capture_output=True,
-                text=True,
+            path = f"/flash-sales/{sale_id}/entries"
+            load_entries: list[list[common.Request]] = []
+            for i in range(entries):
+                headers = {
+                    "Authorization": f"Bearer {local.identity.issue(f'fan-{i}', ttl_seconds=3600)}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                }
+                # an entry sent again (a broken connection) is the same ticket: safe to resend
+                load_entries.append([("POST", path, headers, "{}")])
+            load = common.send_load(
+                {
+                    "host": "127.0.0.1",
+                    "port": local.port,
+                    "entries": load_entries,
+                    "connections": connections,
+                    "rate": rate,
+                }
             )
-            load = json.loads(generator.stdout)
             latencies = [ms for ms, _ in load["answers"]]
             refused = Counter(status for _, status in load["answers"] if status != 202)
             accepted_in = float(load["seconds"])
@@ -315,12 +267,9 @@ def main() -> int:
     parser.add_argument("--direct", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=0.0, help="entries/s offered; 0: flat out")
-    parser.add_argument("--mode", choices=["all", "queued", "direct", "load"], default="all")
+    parser.add_argument("--mode", choices=["all", "queued", "direct"], default="all")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    if args.mode == "load":
-        print(json.dumps(generate_load(json.load(sys.stdin))))
-        return 0
     if args.mode == "queued":
         print(json.dumps(queued_run(args.entries, args.units, args.connections, args.rate)))
         return 0
